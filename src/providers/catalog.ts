@@ -1,0 +1,70 @@
+import type { ProviderInput } from './schema';
+
+/**
+ * The built-in providers, as data. VideoAsk is taken from its public API documentation;
+ * the others are best known, and Interact (no published API) is marked unverified and meant
+ * to be overridden through PROVIDERS_FILE.
+ */
+export const BUILT_IN_PROVIDERS: readonly ProviderInput[] = [
+  {
+    id: 'videoask',
+    displayName: 'VideoAsk',
+    authMode: 'oauth2',
+    authorizationUrl: 'https://auth.videoask.com/authorize',
+    tokenUrl: 'https://auth.videoask.com/oauth/token',
+    revocationUrl: null,
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    scopeSeparator: ' ',
+    authorizationParams: { audience: 'https://api.videoask.com/' },
+    pkce: false,
+    tokenRequest: { bodyFormat: 'form', clientAuth: 'body' },
+    issuer: null,
+    apiBaseUrl: 'https://api.videoask.com',
+    apiHeaders: {},
+    refreshMarginSeconds: 300,
+    accountInfo: { path: '/me', idField: 'user_id', labelField: 'email' },
+  },
+  {
+    id: 'livestorm',
+    displayName: 'Livestorm',
+    authMode: 'oauth2',
+    authorizationUrl: 'https://app.livestorm.co/oauth/authorize',
+    tokenUrl: 'https://app.livestorm.co/oauth/token',
+    revocationUrl: null,
+    scopes: ['identity:read', 'events:read'],
+    scopeSeparator: ' ',
+    authorizationParams: {},
+    pkce: true,
+    tokenRequest: { bodyFormat: 'form', clientAuth: 'body' },
+    issuer: null,
+    apiBaseUrl: 'https://api.livestorm.co/v1',
+    apiHeaders: { Accept: 'application/vnd.api+json' },
+    refreshMarginSeconds: 300,
+  },
+  {
+    id: 'webinargeek',
+    displayName: 'WebinarGeek',
+    authMode: 'api_key',
+    apiKey: { header: 'Api-Token', format: '{key}' },
+    apiBaseUrl: 'https://app.webinargeek.com/api/v2',
+    apiHeaders: {},
+  },
+  {
+    id: 'interact',
+    displayName: 'Interact',
+    authMode: 'oauth2',
+    verified: false,
+    authorizationUrl: 'https://app.tryinteract.com/oauth/authorize',
+    tokenUrl: 'https://app.tryinteract.com/oauth/token',
+    revocationUrl: null,
+    scopes: [],
+    scopeSeparator: ' ',
+    authorizationParams: {},
+    pkce: false,
+    tokenRequest: { bodyFormat: 'form', clientAuth: 'body' },
+    issuer: null,
+    apiBaseUrl: 'https://api.tryinteract.com',
+    apiHeaders: {},
+    refreshMarginSeconds: 300,
+  },
+];

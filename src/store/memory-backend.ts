@@ -1,0 +1,137 @@
+import type { Clock } from '../clock';
+import type { ConnectionWrite, KvBackend, StoredConnection } from './backend';
+
+interface Entry {
+  value: string | Set<string>;
+  /** ms epoch, or null for no TTL. */
+  expiresAt: number | null;
+  version?: number;
+}
+
+/**
+ * The embedded store for a first run: the same semantics as the Redis backend, kept in a Map
+ * and expired against the injected clock. Credentials are lost when the process ends.
+ */
+export class MemoryBackend implements KvBackend {
+  readonly kind = 'memory' as const;
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly clock: Clock) {}
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt !== null && entry.expiresAt <= this.clock.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private str(key: string): string | null {
+    const v = this.live(key)?.value;
+    return typeof v === 'string' ? v : null;
+  }
+
+  private put(key: string, value: string, ttlMs: number | null, version?: number): void {
+    this.entries.set(key, { value, expiresAt: ttlMs === null ? null : this.clock.now() + ttlMs, version });
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.str(key);
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    this.put(key, value, ttlMs);
+  }
+
+  async setNx(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.live(key)) return false;
+    this.put(key, value, ttlMs);
+    return true;
+  }
+
+  async getDel(key: string): Promise<string | null> {
+    const v = this.str(key);
+    this.entries.delete(key);
+    return v;
+  }
+
+  async del(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  async delIfEquals(key: string, value: string): Promise<boolean> {
+    if (this.str(key) !== value) return false;
+    this.entries.delete(key);
+    return true;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return this.live(key) !== undefined;
+  }
+
+  async pttl(key: string): Promise<number> {
+    const entry = this.live(key);
+    if (!entry) return -2;
+    return entry.expiresAt === null ? -1 : entry.expiresAt - this.clock.now();
+  }
+
+  async writeConnection(w: ConnectionWrite): Promise<number | null> {
+    const current = this.live(w.mainKey);
+    const currentVersion = current?.version ?? 0;
+    if (w.expectedVersion !== null && (!current || currentVersion !== w.expectedVersion)) return null;
+    const version = w.expectedVersion === null ? Math.max(currentVersion + 1, w.minVersion) : currentVersion + 1;
+    this.put(w.mainKey, w.data, w.mainTtlMs, version);
+    if (w.access === null) this.entries.delete(w.accessKey);
+    else this.put(w.accessKey, w.access, w.accessTtlMs);
+    return version;
+  }
+
+  async readConnection(mainKey: string, accessKey: string): Promise<StoredConnection | null> {
+    const main = this.live(mainKey);
+    if (!main || typeof main.value !== 'string') return null;
+    return { version: main.version ?? 0, data: main.value, access: this.str(accessKey) };
+  }
+
+  async deleteConnection(mainKey: string, accessKey: string): Promise<boolean> {
+    const existed = this.live(mainKey) !== undefined;
+    this.entries.delete(mainKey);
+    this.entries.delete(accessKey);
+    return existed;
+  }
+
+  private set_(key: string): Set<string> {
+    const entry = this.live(key);
+    if (entry && entry.value instanceof Set) return entry.value;
+    const fresh = new Set<string>();
+    this.entries.set(key, { value: fresh, expiresAt: null });
+    return fresh;
+  }
+
+  async addMember(setKey: string, member: string): Promise<void> {
+    this.set_(setKey).add(member);
+  }
+
+  async removeMember(setKey: string, member: string): Promise<void> {
+    this.set_(setKey).delete(member);
+  }
+
+  async members(setKey: string): Promise<string[]> {
+    return [...this.set_(setKey)];
+  }
+
+  async incrWindow(key: string, windowMs: number): Promise<{ count: number; ttlMs: number }> {
+    const entry = this.live(key);
+    const count = (entry && typeof entry.value === 'string' ? Number(entry.value) : 0) + 1;
+    const expiresAt = entry?.expiresAt ?? this.clock.now() + windowMs;
+    this.entries.set(key, { value: String(count), expiresAt });
+    return { count, ttlMs: expiresAt - this.clock.now() };
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.entries.clear();
+  }
+}

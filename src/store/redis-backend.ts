@@ -1,0 +1,167 @@
+import { AppError } from '../errors';
+import type { ConnectionWrite, KvBackend, StoredConnection } from './backend';
+import type { RedisClient } from './redis-client';
+
+/** Version check and both keys written in one step; KEYS share a hash slot. */
+const WRITE_CONNECTION = `
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if ARGV[1] ~= '' then
+  if redis.call('EXISTS', KEYS[1]) == 0 or cur ~= tonumber(ARGV[1]) then return -1 end
+end
+local v = cur + 1
+if ARGV[1] == '' and tonumber(ARGV[2]) > v then v = tonumber(ARGV[2]) end
+redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[3])
+if ARGV[4] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if ARGV[5] == '' then
+  redis.call('DEL', KEYS[2])
+elseif ARGV[6] == '' then
+  redis.call('SET', KEYS[2], ARGV[5])
+else
+  redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+end
+return v
+`;
+
+const READ_CONNECTION = `
+local main = redis.call('HMGET', KEYS[1], 'v', 'd')
+if not main[2] then return nil end
+return { main[1], main[2], redis.call('GET', KEYS[2]) }
+`;
+
+/** Compare-and-delete: only the holder of a lock releases it. */
+const DEL_IF_EQUALS = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+const INCR_WINDOW = `
+local c = redis.call('INCR', KEYS[1])
+local t = redis.call('PTTL', KEYS[1])
+if t < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  t = tonumber(ARGV[1])
+end
+return { c, t }
+`;
+
+type Scripted = RedisClient & {
+  lkWriteConnection(main: string, access: string, ...args: string[]): Promise<number>;
+  lkReadConnection(main: string, access: string): Promise<[string | null, string, string | null] | null>;
+  lkDelIfEquals(key: string, value: string): Promise<number>;
+  lkIncrWindow(key: string, windowMs: string): Promise<[number, number]>;
+};
+
+/** The Redis (or Redis Cluster) medium of the store. Connectivity failures become `store_unavailable`. */
+export class RedisBackend implements KvBackend {
+  readonly kind = 'redis' as const;
+  private readonly redis: Scripted;
+
+  constructor(client: RedisClient) {
+    client.defineCommand('lkWriteConnection', { numberOfKeys: 2, lua: WRITE_CONNECTION });
+    client.defineCommand('lkReadConnection', { numberOfKeys: 2, lua: READ_CONNECTION });
+    client.defineCommand('lkDelIfEquals', { numberOfKeys: 1, lua: DEL_IF_EQUALS });
+    client.defineCommand('lkIncrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
+    this.redis = client as Scripted;
+  }
+
+  get client(): RedisClient {
+    return this.redis;
+  }
+
+  private async run<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if ((err as Error).name === 'ReplyError') throw err;
+      throw new AppError('store_unavailable', 'The credential store is unavailable', { cause: err });
+    }
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.run(() => this.redis.get(key));
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.run(() => this.redis.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))));
+  }
+
+  async setNx(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.run(() => this.redis.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))) === 'OK';
+  }
+
+  getDel(key: string): Promise<string | null> {
+    return this.run(() => this.redis.getdel(key));
+  }
+
+  async del(key: string): Promise<void> {
+    await this.run(() => this.redis.del(key));
+  }
+
+  async delIfEquals(key: string, value: string): Promise<boolean> {
+    return (await this.run(() => this.redis.lkDelIfEquals(key, value))) === 1;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.run(() => this.redis.exists(key))) === 1;
+  }
+
+  pttl(key: string): Promise<number> {
+    return this.run(() => this.redis.pttl(key));
+  }
+
+  async writeConnection(w: ConnectionWrite): Promise<number | null> {
+    const ms = (n: number | null) => (n === null ? '' : String(Math.max(1, Math.ceil(n))));
+    const version = await this.run(() =>
+      this.redis.lkWriteConnection(
+        w.mainKey,
+        w.accessKey,
+        w.expectedVersion === null ? '' : String(w.expectedVersion),
+        String(w.minVersion),
+        w.data,
+        ms(w.mainTtlMs),
+        w.access ?? '',
+        ms(w.accessTtlMs),
+      ),
+    );
+    return version < 0 ? null : version;
+  }
+
+  async readConnection(mainKey: string, accessKey: string): Promise<StoredConnection | null> {
+    const row = await this.run(() => this.redis.lkReadConnection(mainKey, accessKey));
+    if (!row) return null;
+    return { version: Number(row[0] ?? 0), data: row[1], access: row[2] ?? null };
+  }
+
+  async deleteConnection(mainKey: string, accessKey: string): Promise<boolean> {
+    return (await this.run(() => this.redis.del(mainKey, accessKey))) > 0;
+  }
+
+  async addMember(setKey: string, member: string): Promise<void> {
+    await this.run(() => this.redis.sadd(setKey, member));
+  }
+
+  async removeMember(setKey: string, member: string): Promise<void> {
+    await this.run(() => this.redis.srem(setKey, member));
+  }
+
+  members(setKey: string): Promise<string[]> {
+    return this.run(() => this.redis.smembers(setKey));
+  }
+
+  async incrWindow(key: string, windowMs: number): Promise<{ count: number; ttlMs: number }> {
+    const [count, ttlMs] = await this.run(() => this.redis.lkIncrWindow(key, String(windowMs)));
+    return { count: Number(count), ttlMs: Number(ttlMs) };
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.redis.ping());
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { CredentialCipher } from '../../src/store';
+import { KvStore } from '../../src/store/kv-store';
+import { RedisBackend } from '../../src/store/redis-backend';
+import { createRedisClient } from '../../src/store/redis-client';
+import { testEncryptionKey } from '../helpers/keys';
+import { deleteUnder, keysUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
+import { storeContract } from '../helpers/store-contract';
+import { FakeClock } from '../../src/clock';
+
+storeContract(
+  'redis',
+  async (clock) => {
+    const prefix = uniquePrefix('store');
+    const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
+    const store = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix });
+    await store.ping().catch(async () => new Promise((r) => client.once('ready', r)));
+    return {
+      store,
+      cleanup: async () => {
+        await deleteUnder(client as never, prefix);
+        await store.close();
+      },
+    };
+  },
+  false,
+);
+
+describe('redis store at rest', () => {
+  it('keeps no credential in plain text and puts every key under the prefix with a per-connection hash tag', async () => {
+    const prefix = uniquePrefix('rest');
+    const clock = new FakeClock(Date.now());
+    const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
+    const store = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix });
+    const raw = rawRedis();
+    try {
+      await new Promise((r) => (client.status === 'ready' ? r(null) : client.once('ready', r)));
+      await store.saveConnection({
+        provider: 'videoask',
+        connectionId: 'acct-9',
+        authMode: 'oauth2',
+        status: 'active',
+        scopes: [],
+        expiresAt: clock.now() + 3600_000,
+        createdAt: clock.now(),
+        updatedAt: clock.now(),
+        lastRefreshedAt: null,
+        account: null,
+        credentials: { accessToken: 'canary-access-7f3a', refreshToken: 'canary-refresh-91bc' },
+      });
+      const keys = await keysUnder(raw, prefix);
+      expect(keys.sort()).toEqual([`${prefix}conn:{videoask:acct-9}`, `${prefix}conn:{videoask:acct-9}:at`, `${prefix}connections`].sort());
+      for (const key of keys) {
+        const type = await raw.type(key);
+        const dump = type === 'hash' ? JSON.stringify(await raw.hgetall(key)) : type === 'set' ? (await raw.smembers(key)).join() : await raw.get(key);
+        expect(dump).not.toContain('canary-access');
+        expect(dump).not.toContain('canary-refresh');
+      }
+    } finally {
+      await deleteUnder(raw, prefix);
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
+  it('reads values sealed with an older key after a new first key is added', async () => {
+    const prefix = uniquePrefix('rotate');
+    const clock = new FakeClock(Date.now());
+    const oldKey = testEncryptionKey('old');
+    const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
+    const before = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([oldKey]), clock, prefix });
+    const after = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([testEncryptionKey('new'), oldKey]), clock, prefix });
+    const raw = rawRedis();
+    try {
+      await new Promise((r) => (client.status === 'ready' ? r(null) : client.once('ready', r)));
+      const input = {
+        provider: 'videoask', connectionId: 'r', authMode: 'oauth2' as const, status: 'active' as const, scopes: [],
+        expiresAt: null, createdAt: 1, updatedAt: 1, lastRefreshedAt: null, account: null,
+        credentials: { accessToken: 'a', refreshToken: 'r' },
+      };
+      await before.saveConnection(input);
+      expect((await after.getConnection('videoask', 'r'))?.credentials.refreshToken).toBe('r');
+      await after.saveConnection(input);
+      expect(await raw.hget(`${prefix}conn:{videoask:r}`, 'd')).toContain('"v1.new.');
+    } finally {
+      await deleteUnder(raw, prefix);
+      raw.disconnect();
+      await client.quit();
+    }
+  });
+});
