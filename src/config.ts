@@ -117,22 +117,19 @@ export interface ParsedConfig {
 export function parseConfig(env: Record<string, string | undefined>): ParsedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const name = String(issue.path[0] ?? 'environment');
-      const detail = issue.path.length > 1 ? ` (item ${Number(issue.path[1]) + 1})` : '';
-      problems.push(`${name}${detail}: ${issue.message}`);
-    }
-    throw new ConfigError(problems);
-  }
-  const e = parsed.data;
+  const { e, invalid } = parseEnv(env, problems);
   const isProduction = e.NODE_ENV === 'production';
   const publicUrl = e.PUBLIC_URL.replace(/\/+$/, '');
   const publicOrigin = new URL(publicUrl).origin;
 
-  const hasStore = Boolean(e.REDIS_URL || e.REDIS_CLUSTER_NODES.length || e.REDIS_SENTINELS.length);
-  if (e.REDIS_SENTINELS.length && !e.REDIS_SENTINEL_NAME) {
+  // A variable the schema refused is reported already: it is not also "missing" below.
+  const hasStore = Boolean(
+    e.REDIS_URL ||
+      e.REDIS_CLUSTER_NODES.length ||
+      e.REDIS_SENTINELS.length ||
+      ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'].some((name) => invalid.has(name)),
+  );
+  if ((e.REDIS_SENTINELS.length || invalid.has('REDIS_SENTINELS')) && !e.REDIS_SENTINEL_NAME) {
     problems.push('REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set');
   }
   if (isProduction && !hasStore) {
@@ -142,7 +139,7 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
   }
 
   let sessionSecrets = e.SESSION_SECRET;
-  if (!sessionSecrets.length) {
+  if (!sessionSecrets.length && !invalid.has('SESSION_SECRET')) {
     if (isProduction) problems.push('SESSION_SECRET: required in production');
     else {
       warnings.push('SESSION_SECRET is not set: using a random one; browser sessions end on restart');
@@ -159,10 +156,10 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     }
   }
 
-  if (isProduction && !e.CONNECTOR_API_KEYS.length) {
+  if (isProduction && !e.CONNECTOR_API_KEYS.length && !invalid.has('CONNECTOR_API_KEYS')) {
     problems.push('CONNECTOR_API_KEYS: required in production');
   }
-  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required when WEBHOOK_URL is set');
+  if ((e.WEBHOOK_URL || invalid.has('WEBHOOK_URL')) && !e.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required when WEBHOOK_URL is set');
   if (isProduction && e.WEBHOOK_SECRET && e.WEBHOOK_SECRET.length < 16) {
     problems.push('WEBHOOK_SECRET: needs at least 16 characters');
   }
@@ -208,6 +205,28 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     env: Object.freeze({ ...env }),
   };
   return { config: Object.freeze(config), warnings };
+}
+
+/**
+ * Runs the schema, recording its problems. An invalid variable falls back to its unset value
+ * (and is named in `invalid`), so the checks that follow still run and every problem is listed.
+ */
+function parseEnv(
+  env: Record<string, string | undefined>,
+  problems: string[],
+): { e: z.output<typeof envSchema>; invalid: Set<string> } {
+  const parsed = envSchema.safeParse(env);
+  if (parsed.success) return { e: parsed.data, invalid: new Set() };
+  const invalid = new Set<string>();
+  for (const issue of parsed.error.issues) {
+    const name = String(issue.path[0] ?? 'environment');
+    const detail = issue.path.length > 1 ? ` (item ${Number(issue.path[1]) + 1})` : '';
+    problems.push(`${name}${detail}: ${issue.message}`);
+    invalid.add(name);
+  }
+  const fallback = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([name]) => !invalid.has(name))));
+  if (!fallback.success) throw new ConfigError(problems);
+  return { e: fallback.data, invalid };
 }
 
 function parseEncryptionKeys(items: string[], problems: string[]): EncryptionKey[] {

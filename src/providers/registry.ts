@@ -142,6 +142,9 @@ function withCredentials(def: ProviderDefinition, env: Readonly<Record<string, s
   return { ...def, scopes, clientId, clientSecret, enabled: Boolean(clientId && clientSecret) };
 }
 
+const OAUTH2_ONLY_FIELDS = ['authorizationUrl', 'tokenUrl', 'revocationUrl', 'scopes', 'scopeSeparator', 'authorizationParams', 'pkce', 'tokenRequest', 'issuer', 'refreshMarginSeconds'];
+const API_KEY_ONLY_FIELDS = ['apiKey'];
+
 /** Override only the named fields; nested objects (tokenRequest, apiKey, …) merge one level down. */
 function mergeOverride(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...base };
@@ -151,8 +154,10 @@ function mergeOverride(base: Record<string, unknown>, override: Record<string, u
       value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' && !Array.isArray(current);
     merged[key] = bothObjects && key !== 'apiHeaders' && key !== 'authorizationParams' ? { ...current, ...value } : value;
   }
-  if (override.authMode === 'api_key' && base.authMode === 'oauth2') {
-    for (const k of ['authorizationUrl', 'tokenUrl', 'revocationUrl', 'scopes', 'scopeSeparator', 'authorizationParams', 'pkce', 'tokenRequest', 'issuer', 'refreshMarginSeconds']) {
+  // Switching authMode drops the base's fields of the other mode (unless the override names them).
+  if (override.authMode !== undefined && override.authMode !== base.authMode) {
+    const baseModeOnly = base.authMode === 'oauth2' ? OAUTH2_ONLY_FIELDS : API_KEY_ONLY_FIELDS;
+    for (const k of baseModeOnly) {
       if (!(k in override)) delete merged[k];
     }
   }

@@ -47,7 +47,8 @@ export type AuthorizationCode = Readonly<AuthorizationCodeRecord>;
 export type RefreshToken = Readonly<RefreshTokenRecord> & { readonly clientId: string };
 
 /** Result of looking up a bearer access token (RFC 6750 §3.1). */
-export type AccessTokenStatus = { status: 'valid'; scope: string } | { status: 'expired' } | { status: 'invalid' };
+export type AccessTokenStatus =
+  { status: 'valid'; scope: string } | { status: 'expired' } | { status: 'invalid' };
 
 /** Generates an opaque random token: `prefix` + base64url of `bytes` random bytes. */
 export function randomToken(prefix: string, bytes = 32): string {
@@ -60,7 +61,7 @@ export function randomToken(prefix: string, bytes = 32): string {
  * when a code or a rotated refresh token is replayed (RFC 6749 §10.4, §10.5).
  */
 export class TokenStore {
-  private readonly pending = new Map<string, AuthorizationRequest & Expiring>();
+  private readonly pending = new Map<string, { request: AuthorizationRequest; expiresAt: number }>();
   private readonly codes = new Map<string, AuthorizationCodeRecord>();
   private readonly families = new Map<string, TokenFamily>();
   private readonly accessTokens = new Map<string, AccessTokenRecord>();
@@ -80,7 +81,7 @@ export class TokenStore {
   /** Keeps an authorization request server-side until the user decides; returns its opaque id. */
   savePendingRequest(request: AuthorizationRequest): string {
     const id = randomToken('sbx_req_', 18);
-    this.pending.set(id, { ...request, expiresAt: this.now() + PENDING_REQUEST_TTL_MS });
+    this.pending.set(id, { request, expiresAt: this.now() + PENDING_REQUEST_TTL_MS });
     return id;
   }
 
@@ -88,9 +89,7 @@ export class TokenStore {
   takePendingRequest(id: string): AuthorizationRequest | undefined {
     const entry = this.pending.get(id);
     this.pending.delete(id);
-    if (!entry || this.isExpired(entry)) return undefined;
-    const { expiresAt: _expiresAt, ...request } = entry;
-    return request;
+    return entry && !this.isExpired(entry) ? entry.request : undefined;
   }
 
   /** Issues a single-use authorization code bound to the approved request (RFC 6749 §4.1.2). */
@@ -138,7 +137,12 @@ export class TokenStore {
   /** Issues a Bearer access token in a family, valid for `ttlSeconds`. */
   issueAccessToken(familyId: string, scope: string, ttlSeconds: number): string {
     const token = randomToken('sbx_at_');
-    this.accessTokens.set(token, { familyId, scope, revoked: false, expiresAt: this.now() + ttlSeconds * 1000 });
+    this.accessTokens.set(token, {
+      familyId,
+      scope,
+      revoked: false,
+      expiresAt: this.now() + ttlSeconds * 1000,
+    });
     return token;
   }
 

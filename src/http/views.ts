@@ -1,0 +1,28 @@
+import type { Connection } from '../store';
+
+/** The contract's `Connection`: snake_case on the wire, ISO-8601 times, never a token. */
+export interface ConnectionView {
+  provider: string;
+  connection_id: string;
+  status: Connection['status'];
+  scopes: string[];
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  last_refreshed_at: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function toConnectionView(c: Connection): ConnectionView {
+  return {
+    provider: c.provider,
+    connection_id: c.connectionId,
+    status: c.status,
+    scopes: c.scopes,
+    expires_at: iso(c.expiresAt),
+    created_at: new Date(c.createdAt).toISOString(),
+    updated_at: new Date(c.updatedAt).toISOString(),
+    last_refreshed_at: iso(c.lastRefreshedAt),
+  };
+}
