@@ -26,6 +26,9 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Static browser assets served at run time from <app>/public (e.g. GET /connect.js reads
+# dist/http/../../public/connect.js); tsc does not emit them.
+COPY public ./public
 ENV PORT=3000
 USER node
 EXPOSE 3000

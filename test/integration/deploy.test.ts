@@ -298,6 +298,20 @@ describe('Dockerfile', () => {
     for (const r of runs(final)) if (/npm\s+(ci|install)\b/.test(r)) expect(r).toMatch(OMITS_DEV);
   });
 
+  it('ships the static public/ assets the app reads at run time next to dist/', () => {
+    // e.g. GET /connect.js sends dist/http/../../public/connect.js; tsc does not emit it.
+    if (!existsSync(path.join(ROOT, 'public'))) return;
+    const copy = of(final, 'COPY').find((i) => {
+      const [src, dest] = i.args.split(/\s+/).filter((a) => !a.startsWith('--'));
+      return (
+        !/--from=/.test(i.args) &&
+        path.posix.normalize(src!).replace(/\/$/, '') === 'public' &&
+        path.posix.resolve(workdir(final), dest!) === path.posix.join(workdir(final), 'public')
+      );
+    });
+    expect(copy).toBeDefined();
+  });
+
   it('carries no secret in ENV or ARG, no .env, and does not force NODE_ENV=production', () => {
     const secretish = /SECRET|KEY|TOKEN|PASSWORD/i;
     for (const ins of instructions.filter((i) => i.keyword === 'ENV' || i.keyword === 'ARG')) {
@@ -414,6 +428,7 @@ describe('.dockerignore', () => {
       'tsconfig.build.json',
       'src/server.ts',
       'src/store/index.ts',
+      'public/connect.js',
     ]) {
       expect([f, dockerIgnores(patterns, f)]).toEqual([f, false]);
     }
