@@ -1,5 +1,6 @@
 import axios, { type AxiosInstance } from 'axios';
 import express, { type Express } from 'express';
+import { createCredentialSource, type CredentialSource } from './client';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config';
 import type { FlowDeps } from './connect/authorization-flow';
@@ -9,9 +10,14 @@ import { requireApiKey } from './http/api-auth';
 import { connectRoutes } from './http/connect-routes';
 import { errorMiddleware } from './http/errors';
 import { opsRoutes } from './http/ops-routes';
+import { rateLimit, securityHeaders } from './http/protection';
+import { proxyRoutes } from './http/proxy-routes';
+import { requestLogging, requestMetrics } from './http/request-logging';
 import { serviceRoutes } from './http/service-routes';
 import { sessionMiddleware } from './http/session';
+import { tokenRoutes } from './http/token-routes';
 import { createLogger, type Logger } from './logger';
+import { createMetrics, type Metrics } from './metrics';
 import type { ProviderRegistry } from './providers/registry';
 import type { Store } from './store';
 
@@ -24,6 +30,9 @@ export interface AppDeps {
   http?: AxiosInstance;
   events?: EventSink;
   logger?: Logger;
+  metrics?: Metrics;
+  /** Where every caller gets a working credential; built from the other deps when absent. */
+  credentials?: CredentialSource;
 }
 
 /** Paths of the service API, all behind CONNECTOR_API_KEYS. */
@@ -33,31 +42,35 @@ const BROWSER_PATHS = ['/auth', '/callback'];
 
 /** Builds the Express app from its dependencies; no listen(), no globals. */
 export function createApp(deps: AppDeps): Express {
-  const { config, store } = deps;
+  const { config, store, providers } = deps;
   const logger = deps.logger ?? createLogger(config.logLevel);
-  const flow: FlowDeps = {
-    config,
-    store,
-    providers: deps.providers,
-    clock: deps.clock ?? systemClock,
-    http: deps.http ?? axios.create(),
-    events: deps.events ?? noopEvents,
-  };
+  const metrics = deps.metrics ?? createMetrics();
+  const clock = deps.clock ?? systemClock;
+  const http = deps.http ?? axios.create();
+  const events = deps.events ?? noopEvents;
+  const credentials = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
+  const flow: FlowDeps = { config, store, providers, clock, http, events };
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
 
   const app = express();
   app.disable('x-powered-by');
+  app.disable('etag');
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
 
-  app.use(opsRoutes(store));
+  app.use(requestLogging(logger));
+  app.use(requestMetrics(metrics));
+  app.use(opsRoutes(store, metrics));
 
-  app.use(SERVICE_PATHS, requireApiKey(config.connectorApiKeys));
+  app.use(SERVICE_PATHS, requireApiKey(config.connectorApiKeys), rateLimit({ config, store }, 'service'));
+  app.use(proxyRoutes({ config, providers, credentials, metrics }));
+  app.use(tokenRoutes({ providers, credentials }));
   app.use(serviceRoutes(flow));
 
   const session = sessionMiddleware(config, store);
-  app.use(BROWSER_PATHS, session);
+  app.use(BROWSER_PATHS, rateLimit({ config, store }, 'browser'), session);
   app.get('/', session);
+  app.use(['/', ...BROWSER_PATHS], securityHeaders());
   app.use(connectRoutes(flow));
 
   app.use((req, _res, next) => next(new AppError('not_found', `No route for ${req.method} ${req.path.slice(0, 200)}`)));

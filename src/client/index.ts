@@ -1,0 +1,2 @@
+export * from './types';
+export { authHeaderFor, createCredentialSource, type CredentialSourceDeps } from './credential-source';

@@ -1,0 +1,37 @@
+import type { Provider } from '../providers/registry';
+import type { Connection } from '../store';
+
+/** The header that authenticates a call to the provider's API. */
+export interface AuthHeader {
+  name: string;
+  value: string;
+}
+
+export interface ResolvedCredential {
+  connection: Connection;
+  header: AuthHeader;
+}
+
+/**
+ * Where every caller (the proxy, the token route, TypeScript callers) gets a working credential.
+ * Implementations refresh before expiry and after a provider 401, one refresh at a time per
+ * connection across every instance.
+ */
+export interface CredentialSource {
+  /**
+   * A usable credential, refreshed first when the access token is within the provider's
+   * `refreshMarginSeconds` of expiry. Throws AppError `connection_not_found`, `reauth_required`
+   * (409) or `provider_error` (502, with Retry-After).
+   */
+  getCredential(provider: Provider, connectionId: string): Promise<ResolvedCredential>;
+  /**
+   * After the provider answered 401 to `rejected`: refresh once (or take a newer token a peer
+   * already stored) and return the new credential; null when nothing can be refreshed (api_key,
+   * no refresh token). Callers retry once with the result and never call this twice per request.
+   */
+  refreshAfterUnauthorized(provider: Provider, connectionId: string, rejected: ResolvedCredential): Promise<ResolvedCredential | null>;
+  /** POST /connections/:provider/:id/refresh. */
+  forceRefresh(provider: Provider, connectionId: string): Promise<Connection>;
+  /** Forget anything cached for the connection (after delete or reconnect). */
+  invalidate(provider: string, connectionId: string): void;
+}

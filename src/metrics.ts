@@ -1,0 +1,39 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The contract's metrics, on a registry of the app's own (no global state shared between apps in tests). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'latchkey_' });
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'latchkey_http_request_duration_seconds',
+      help: 'Duration of HTTP requests, by route pattern, method and status',
+      labelNames: ['route', 'method', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    upstreamDuration: new Histogram({
+      name: 'latchkey_proxy_upstream_duration_seconds',
+      help: 'Time until the provider answered a proxied call, by provider and status',
+      labelNames: ['provider', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    refreshes: new Counter({
+      name: 'latchkey_token_refreshes_total',
+      help: 'Token refreshes, by provider and result (success, invalid_grant, provider_error, lost_race)',
+      labelNames: ['provider', 'result'] as const,
+      registers: [registry],
+    }),
+    lockWaits: new Histogram({
+      name: 'latchkey_refresh_lock_wait_seconds',
+      help: 'Time callers waited for another holder of a connection\'s refresh lock',
+      labelNames: ['provider'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
