@@ -105,7 +105,13 @@ export type FlowOutcome =
  * the state exists, is unexpired, unused and belongs to this browser session, and `iss`
  * matches (RFC 9207 §2.4) — and only then is `error=` acted on (RFC 6749 §4.1.2.1).
  */
-export async function completeAuthorization(deps: FlowDeps, rawQuery: string, sessionId: string): Promise<FlowOutcome> {
+export async function completeAuthorization(
+  deps: FlowDeps,
+  rawQuery: string,
+  sessionId: string,
+  /** Told the flow state once it is taken, so a failure after that can be reported to where the flow began. */
+  onFlowTaken: (flow: FlowState) => void = () => {},
+): Promise<FlowOutcome> {
   const params = new URLSearchParams(rawQuery);
   const names = [...params.keys()];
   if (new Set(names).size !== names.length) {
@@ -115,6 +121,7 @@ export async function completeAuthorization(deps: FlowDeps, rawQuery: string, se
   if (!state) throw new AppError('invalid_state', 'The callback has no state parameter.');
   const flow = await deps.store.takeFlowState(state);
   if (!flow) throw new AppError('invalid_state', 'This sign-in link is unknown, expired or was already used. Please start again.');
+  onFlowTaken(flow);
   if (flow.sessionId !== sessionId) {
     throw new AppError('invalid_state', 'This sign-in was started in another browser session. Please start again here.');
   }

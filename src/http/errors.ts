@@ -30,7 +30,7 @@ export function sendError(req: Request, res: Response, error: AppError, basePath
   if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(error.retryAfter));
   if (isBrowserRoute(req)) {
     res.setHeader('Referrer-Policy', 'no-referrer');
-    res.type('html').send(renderErrorPage(error.code, error.message, basePath));
+    res.type('html').send(renderErrorPage(error.code, error.message, basePath, { popup: res.locals.popupResult }));
     return;
   }
   res.json(error.toJSON());

@@ -9,7 +9,7 @@ export interface LatchkeySession {
   /** The result of the last flow in this browser, shown on the Connect page. */
   lastResult?: { provider: string; connectionId: string; status: 'connected' | 'denied' | 'error'; code?: string; at: number };
   /** Connections made in this browser: the Connect page shows these and no one else's. */
-  connections?: Array<{ provider: string; connectionId: string }>;
+  connections?: Array<{ provider: string; connectionId: string; accountId?: string; connectedAt?: number }>;
   /** A popup flow's result, handed once to /callback/done. */
   popupResult?: { provider: string; connectionId: string; status: 'connected' | 'denied' | 'error'; code?: string; openerOrigin: string };
   /** An api_key form in progress: what the posted key is for, and its CSRF token. */

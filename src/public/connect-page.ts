@@ -1,0 +1,169 @@
+import type { Provider } from '../providers/registry';
+import type { Connection } from '../store';
+import { errorTextFor } from './error-text';
+import { formatAbsoluteTime, formatRelativeTime } from './format-time';
+import { escapeHtml, layout } from './html';
+
+/** The outcome of the last flow in this browser. */
+export interface FlowResult {
+  provider: string;
+  connectionId: string;
+  status: 'connected' | 'denied' | 'error';
+  code?: string;
+  at: number;
+}
+
+/** A connection made in this browser, and when this browser made it. */
+export interface ConnectionRow {
+  connection: Connection;
+  connectedAt: number;
+}
+
+export interface ConnectPageModel {
+  providers: Provider[];
+  /** Connections made in this browser session, and no one else's. */
+  connections: ConnectionRow[];
+  /** Shown once, right after a flow. */
+  result?: FlowResult;
+  basePath: string;
+  now: number;
+  /** Without anonymous connect, a person needs a connect link from their application. */
+  anonymousConnect: boolean;
+}
+
+const FIRST_PROVIDER = 'videoask';
+
+/** VideoAsk first, then the other enabled providers by name. */
+function orderProviders(providers: Provider[]): Provider[] {
+  return [...providers].sort((a, b) =>
+    a.id === FIRST_PROVIDER ? -1 : b.id === FIRST_PROVIDER ? 1 : a.displayName.localeCompare(b.displayName),
+  );
+}
+
+function displayNameOf(providers: Provider[], id: string): string {
+  return providers.find((p) => p.id === id)?.displayName ?? id;
+}
+
+function accountLabelOf(connection: Connection | undefined): string | undefined {
+  return connection?.account?.label ?? connection?.account?.id;
+}
+
+function renderCode(code: string): string {
+  return `<p class="code-line">Error code: <code>${escapeHtml(code)}</code></p>`;
+}
+
+function renderResultNotice(model: ConnectPageModel, result: FlowResult): string {
+  const name = escapeHtml(displayNameOf(model.providers, result.provider));
+  if (result.status === 'connected') {
+    const row = model.connections.find(
+      (r) => r.connection.provider === result.provider && r.connection.connectionId === result.connectionId,
+    );
+    const label = accountLabelOf(row?.connection);
+    const who = label ? `<p>Signed in as <strong>${escapeHtml(label)}</strong>.</p>` : '';
+    return `<div class="notice ok" role="status" id="result">
+<h2>${name} is connected</h2>
+${who}<p>Your application can now work with ${name} for you. You can close this page or connect another service.</p>
+</div>`;
+  }
+  if (result.status === 'denied') {
+    const text = errorTextFor('access_denied');
+    return `<div class="notice warn" role="status" id="result">
+<h2>You declined the connection to ${name}</h2>
+<p>${escapeHtml(text.explanation)} ${escapeHtml(text.action)}</p>
+${renderCode('access_denied')}
+</div>`;
+  }
+  const code = result.code ?? 'provider_error';
+  const text = errorTextFor(code);
+  return `<div class="notice error" role="alert" id="result">
+<h2>${name} was not connected</h2>
+<p>${escapeHtml(text.title)}. ${escapeHtml(text.explanation)} ${escapeHtml(text.action)}</p>
+${renderCode(code)}
+</div>`;
+}
+
+function renderProvider(provider: Provider, basePath: string, primary: boolean): string {
+  const name = escapeHtml(provider.displayName);
+  const how =
+    provider.authMode === 'api_key' ? `Paste an API key from your ${name} account` : `Sign in on ${name}'s own page`;
+  return `<li class="provider">
+<span class="avatar" aria-hidden="true">${escapeHtml(provider.displayName.charAt(0).toUpperCase())}</span>
+<span class="provider-text"><span class="provider-name">${name}</span><span class="provider-how">${how}</span></span>
+<a class="button${primary ? '' : ' secondary'}" href="${escapeHtml(`${basePath}/auth/${provider.id}`)}" data-provider="${escapeHtml(provider.id)}">Connect ${name}</a>
+</li>`;
+}
+
+function renderProviders(model: ConnectPageModel): string {
+  const providers = orderProviders(model.providers);
+  const items = providers.map((p, i) => renderProvider(p, model.basePath, i === 0)).join('\n');
+  const note = model.anonymousConnect
+    ? ''
+    : '<p class="hint">To connect, use the link or button your application gives you: it tells Latchkey which account to connect.</p>';
+  return `<section class="card" aria-labelledby="services-heading">
+<h2 id="services-heading">Services</h2>
+${items ? `<ul class="providers">${items}</ul>` : '<p class="empty">No service is enabled on this Latchkey yet.</p>'}
+${note}
+</section>`;
+}
+
+function renderStatus(connection: Connection, model: ConnectPageModel): string {
+  if (connection.status === 'active') return '<span class="badge ok">Connected</span>';
+  const again = model.anonymousConnect
+    ? `<a class="sub" href="${escapeHtml(`${model.basePath}/auth/${connection.provider}?connection_id=${encodeURIComponent(connection.connectionId)}`)}">Connect again</a>`
+    : '<span class="sub">Connect again from your application</span>';
+  return `<span class="badge warn">Needs reconnecting</span>${again}`;
+}
+
+function renderWhen(ms: number, now: number): string {
+  const iso = new Date(ms).toISOString();
+  return `<time datetime="${iso}">${escapeHtml(formatRelativeTime(ms, now))}</time><span class="sub" data-local-time="${iso}">${escapeHtml(formatAbsoluteTime(ms))}</span>`;
+}
+
+function renderConnections(model: ConnectPageModel): string {
+  if (!model.connections.length) {
+    return `<section class="card" aria-labelledby="connections-heading">
+<h2 id="connections-heading">Connected in this browser</h2>
+<p class="empty">Nothing is connected from this browser yet.</p>
+</section>`;
+  }
+  const rows = model.connections
+    .map(({ connection: c, connectedAt }) => {
+      const label = accountLabelOf(c) ?? (c.authMode === 'api_key' ? 'API key' : 'Account not named by the service');
+      const id =
+        c.connectionId === 'default' ? '' : `<span class="sub">Connection ${escapeHtml(c.connectionId)}</span>`;
+      const account = `${escapeHtml(label)}${id}`;
+      return `<tr data-provider="${escapeHtml(c.provider)}" data-connection-id="${escapeHtml(c.connectionId)}">
+<th scope="row">${escapeHtml(displayNameOf(model.providers, c.provider))}</th>
+<td class="account">${account}</td>
+<td>${renderStatus(c, model)}</td>
+<td>${renderWhen(connectedAt, model.now)}</td>
+</tr>`;
+    })
+    .join('\n');
+  return `<section class="card" aria-labelledby="connections-heading">
+<h2 id="connections-heading">Connected in this browser</h2>
+<table aria-labelledby="connections-heading">
+<thead><tr><th scope="col">Service</th><th scope="col">Account</th><th scope="col">Status</th><th scope="col">Connected</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</section>`;
+}
+
+/**
+ * The Connect page (`GET /`): a button per enabled provider, VideoAsk first; the result of the
+ * last flow; and the connections this browser made — which account, status and when. Plain
+ * links and server-rendered HTML, so the redirect flow works with JavaScript off.
+ */
+export function renderConnectPage(model: ConnectPageModel): string {
+  return layout(
+    'Connect your accounts',
+    `<h1>Connect your accounts</h1>
+<p class="lead">Connect a service so your application can work with it for you. You sign in on the service's own page: Latchkey never sees your password.</p>
+${model.result ? renderResultNotice(model, model.result) : ''}
+${renderProviders(model)}
+${renderConnections(model)}`,
+    { basePath: model.basePath, cleanUrl: true },
+  );
+}

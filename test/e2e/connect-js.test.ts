@@ -1,0 +1,203 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import {
+  launchChromium,
+  observeHost,
+  screenshot,
+  startBrowserHarness,
+  waitForOutcome,
+  type BrowserHarness,
+} from '../helpers/browser';
+
+/**
+ * connect.js embedded in a host application on another origin: the popup, its postMessage for
+ * exact origins only, denial, a closed popup, an expired link, and the redirect fallback.
+ */
+describe('connect.js in a host application', () => {
+  let browser: Browser;
+  let h: BrowserHarness;
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+
+  beforeEach(async () => {
+    h = await startBrowserHarness();
+  });
+
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    await h?.close();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  async function newPage(on: Browser = browser): Promise<Page> {
+    const context = await on.newContext({ viewport: { width: 900, height: 640 } });
+    contexts.push(context);
+    return context.newPage();
+  }
+
+  /** Clicks the host page's button and returns the popup connect.js opened. */
+  async function openPopup(page: Page): Promise<Page> {
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#connect')]);
+    return popup;
+  }
+
+  /** Clicks a consent button in the popup, which then closes itself. */
+  async function decideAndWaitForClose(popup: Page, decision: 'Approve' | 'Deny'): Promise<void> {
+    await popup.waitForURL(`${h.sandboxUrl}/authorize?**`);
+    const closed = popup.waitForEvent('close', { timeout: 10_000 });
+    await popup.getByRole('button', { name: decision }).click();
+    await closed;
+  }
+
+  it('from an allowed origin, resolves with the connection id and the popup closes', async () => {
+    const page = await newPage();
+    await page.goto(`${h.hostUrl}/?user=user-7`);
+    const popup = await openPopup(page);
+    await popup.waitForURL(`${h.sandboxUrl}/authorize?**`);
+    await screenshot(popup, '11-popup-consent');
+    await decideAndWaitForClose(popup, 'Approve');
+
+    const seen = await waitForOutcome(page);
+    expect(seen.outcome).toEqual({ resolved: { provider: 'videoask', connectionId: 'user-7' } });
+    expect(seen.messages).toEqual([
+      {
+        origin: h.latchkeyUrl,
+        data: { type: 'latchkey:result', provider: 'videoask', connectionId: 'user-7', status: 'connected' },
+      },
+    ]);
+    expect(popup.isClosed()).toBe(true);
+    await screenshot(page, '12-host-page-connected');
+    expect(await h.store.getConnection('videoask', 'user-7')).toMatchObject({ status: 'active' });
+  });
+
+  it('denying in the popup rejects with access_denied and stores nothing', async () => {
+    const page = await newPage();
+    await page.goto(`${h.hostUrl}/?user=user-8`);
+    await decideAndWaitForClose(await openPopup(page), 'Deny');
+    expect((await waitForOutcome(page)).outcome).toEqual({ rejected: { code: 'access_denied' } });
+    expect(await h.store.getConnection('videoask', 'user-8')).toBeNull();
+  });
+
+  it('closing the popup rejects with closed', async () => {
+    const page = await newPage();
+    await page.goto(`${h.hostUrl}/?user=user-9`);
+    const popup = await openPopup(page);
+    await popup.waitForURL(`${h.sandboxUrl}/authorize?**`);
+    await popup.close();
+    expect((await waitForOutcome(page)).outcome).toEqual({ rejected: { code: 'closed' } });
+    expect(await h.store.getConnection('videoask', 'user-9')).toBeNull();
+  });
+
+  it('an already used connect link rejects with unauthorized, reported by the popup itself', async () => {
+    const page = await newPage();
+    await page.goto(`${h.hostUrl}/?user=user-10`);
+    const token = await page.locator('body').getAttribute('data-token');
+    expect((await h.browser().get(`/auth/videoask?token=${token}`)).status).toBe(302);
+    const popup = await openPopup(page);
+    const seen = await waitForOutcome(page);
+    expect(seen.outcome).toEqual({ rejected: { code: 'unauthorized' } });
+    expect(seen.messages).toEqual([
+      {
+        origin: h.latchkeyUrl,
+        data: expect.objectContaining({ type: 'latchkey:result', status: 'error', code: 'unauthorized' }),
+      },
+    ]);
+    // The popup closes itself once it has posted; it may already be gone.
+    if (!popup.isClosed()) await popup.waitForEvent('close', { timeout: 10_000 });
+    expect(popup.isClosed()).toBe(true);
+  });
+
+  it('a token endpoint failure after consent rejects with provider_error', async () => {
+    h.sandbox.failNextTokenRequests(1, 500);
+    const page = await newPage();
+    await page.goto(`${h.hostUrl}/?user=user-14`);
+    await decideAndWaitForClose(await openPopup(page), 'Approve');
+    expect((await waitForOutcome(page)).outcome).toEqual({ rejected: { code: 'provider_error' } });
+    expect(await h.store.getConnection('videoask', 'user-14')).toBeNull();
+  });
+
+  it('connects an api_key provider through the key form in the popup', async () => {
+    const page = await newPage();
+    await page.goto(`${h.hostUrl}/?provider=webinargeek&user=user-15`);
+    const popup = await openPopup(page);
+    await popup.getByLabel('WebinarGeek API key').fill('wg-popup-key-0123456789');
+    const closed = popup.waitForEvent('close', { timeout: 10_000 });
+    await popup.getByRole('button', { name: 'Connect WebinarGeek' }).click();
+    await closed;
+    expect((await waitForOutcome(page)).outcome).toEqual({
+      resolved: { provider: 'webinargeek', connectionId: 'user-15' },
+    });
+    expect((await h.store.getConnection('webinargeek', 'user-15'))?.credentials.apiKey).toBe('wg-popup-key-0123456789');
+  });
+
+  it('from an origin that is not allowed, the popup refuses to start and nothing is delivered', async () => {
+    const page = await newPage();
+    await page.goto(`${h.strangerUrl}/?user=user-11`);
+    const popup = await openPopup(page);
+    await popup.waitForLoadState();
+    await expect(popup.locator('#error-code').textContent()).resolves.toBe('invalid_request');
+    await expect(popup.locator('.detail').textContent()).resolves.toContain('not on an allowed origin');
+    await screenshot(popup, '13-popup-origin-not-allowed');
+    expect(h.sandbox.stats.requests).toEqual([]);
+    await popup.close();
+    const seen = await waitForOutcome(page);
+    expect(seen.outcome).toEqual({ rejected: { code: 'closed' } });
+    expect(seen.messages).toEqual([]);
+  });
+
+  it('a page on another origin that claims an allowed origin gets nothing, even when the flow completes', async () => {
+    const page = await newPage();
+    await page.goto(`${h.strangerUrl}/spoof?claim=${encodeURIComponent(h.hostUrl)}`);
+    const popup = await openPopup(page);
+    await decideAndWaitForClose(popup, 'Approve');
+    // The flow did finish and the result was posted, for the claimed origin only: the browser
+    // drops it, since the real opener is elsewhere. (Posting happened before the popup closed.)
+    expect(await h.store.getConnection('videoask', 'victim')).toMatchObject({ status: 'active' });
+    expect((await observeHost(page)).messages).toEqual([]);
+  });
+
+  describe('with the popup blocker on', () => {
+    let blocking: Browser;
+
+    beforeAll(async () => {
+      blocking = await launchChromium({ popupBlocking: true });
+    });
+
+    afterAll(async () => {
+      await blocking?.close();
+    });
+
+    it('a blocked popup falls back to a full-page redirect that comes back to the host page', async () => {
+      const page = await newPage(blocking);
+      // auto=1 calls Latchkey.connect on load, without a user gesture: the browser blocks the popup.
+      await page.goto(`${h.hostUrl}/?user=user-12&auto=1`);
+      await page.waitForURL(`${h.sandboxUrl}/authorize?**`);
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await page.waitForURL(`${h.hostUrl}/?**`);
+      const seen = await waitForOutcome(page);
+      expect(seen.outcome?.returned).toMatchObject({
+        status: 'connected',
+        provider: 'videoask',
+        connection_id: 'user-12',
+      });
+      expect(page.context().pages()).toHaveLength(1);
+      expect(await h.store.getConnection('videoask', 'user-12')).toMatchObject({ status: 'active' });
+    });
+
+    it('on an origin that is not allowed, the redirect fallback does not ask to come back there', async () => {
+      const page = await newPage(blocking);
+      await page.goto(`${h.strangerUrl}/?user=user-13&auto=1`);
+      await page.waitForURL(`${h.sandboxUrl}/authorize?**`);
+      await page.getByRole('button', { name: 'Approve' }).click();
+      // Latchkey's Connect page, not a 400 for a return_to it would refuse.
+      await page.waitForURL(`${h.latchkeyUrl}/**`);
+      await expect(page.locator('#result h2').textContent()).resolves.toBe('VideoAsk is connected');
+      expect(await h.store.getConnection('videoask', 'user-13')).toMatchObject({ status: 'active' });
+    });
+  });
+});
