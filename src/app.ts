@@ -1,6 +1,6 @@
 import axios, { type AxiosInstance } from 'axios';
 import express, { type Express } from 'express';
-import { createCredentialSource, type CredentialSource } from './client';
+import { createCredentialSource, createWebhookSink, type CredentialSource } from './client';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config';
 import type { FlowDeps } from './connect/authorization-flow';
@@ -11,7 +11,7 @@ import { connectRoutes } from './http/connect-routes';
 import { errorMiddleware } from './http/errors';
 import { opsRoutes } from './http/ops-routes';
 import { rateLimit, securityHeaders } from './http/protection';
-import { proxyRoutes } from './http/proxy-routes';
+import { mountAhead, proxyRoutes } from './http/proxy-routes';
 import { requestLogging, requestMetrics } from './http/request-logging';
 import { serviceRoutes } from './http/service-routes';
 import { sessionMiddleware } from './http/session';
@@ -47,7 +47,11 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.metrics ?? createMetrics();
   const clock = deps.clock ?? systemClock;
   const http = deps.http ?? axios.create();
-  const events = deps.events ?? noopEvents;
+  const events =
+    deps.events ??
+    (config.webhookUrl && config.webhookSecret
+      ? createWebhookSink({ url: config.webhookUrl, secret: config.webhookSecret, http, clock, logger })
+      : noopEvents);
   const credentials = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
   const flow: FlowDeps = { config, store, providers, clock, http, events };
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
@@ -62,15 +66,19 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestMetrics(metrics));
   app.use(opsRoutes(store, metrics));
 
-  app.use(SERVICE_PATHS, requireApiKey(config.connectorApiKeys), rateLimit({ config, store }, 'service'));
-  app.use(proxyRoutes({ config, providers, credentials, metrics }));
-  app.use(tokenRoutes({ providers, credentials }));
-  app.use(serviceRoutes(flow));
+  const apiKey = requireApiKey(config.connectorApiKeys);
+  const serviceLimit = rateLimit({ config, store }, 'service');
+  // /proxy is the hot path: served ahead of Express, behind the same key check and limit.
+  const proxy = proxyRoutes({ config, providers, credentials, metrics, logger, clock, guards: [apiKey, serviceLimit] });
+  mountAhead(app, proxy.handle);
+  app.use(SERVICE_PATHS, apiKey, serviceLimit);
+  app.use(tokenRoutes({ providers, credentials: proxy.credentials }));
+  app.use(serviceRoutes({ ...flow, credentials: proxy.credentials }));
 
   const session = sessionMiddleware(config, store);
+  app.use(['/', ...BROWSER_PATHS], securityHeaders(config));
   app.use(BROWSER_PATHS, rateLimit({ config, store }, 'browser'), session);
   app.get('/', session);
-  app.use(['/', ...BROWSER_PATHS], securityHeaders());
   app.use(connectRoutes(flow));
 
   app.use((req, _res, next) => next(new AppError('not_found', `No route for ${req.method} ${req.path.slice(0, 200)}`)));

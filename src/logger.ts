@@ -1,32 +1,93 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-/**
- * Paths pino blanks in every log line: credentials in headers, bodies and errors (SECURITY.md
- * §8). The redaction is a safety net; code never logs a secret on purpose.
- */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["proxy-authorization"]',
-  'req.headers["api-token"]',
-  'req.headers["x-api-key"]',
-  'res.headers["set-cookie"]',
-  '*.access_token',
-  '*.refresh_token',
-  '*.id_token',
-  '*.client_secret',
-  '*.code_verifier',
-  '*.api_key',
-  '*.apiKey',
-  '*.accessToken',
-  '*.refreshToken',
-  '*.password',
-  '*.token',
-  '*.code',
+/** Names of fields that hold a secret wherever they appear (as a field of the line, or one level down). */
+const SECRET_FIELDS = [
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'client_secret',
+  'code_verifier',
+  'api_key',
+  'apiKey',
+  'accessToken',
+  'refreshToken',
+  'idToken',
+  'clientSecret',
+  'codeVerifier',
+  'password',
+  'token',
+  'authorization',
+  'cookie',
 ];
 
+/**
+ * Parameters of a query or body that are secret only there: `code` and `state` are also the
+ * names of harmless fields (an error's `code`), so they are blanked under `query` / `body` only.
+ */
+const SECRET_PARAMS = ['code', 'state', ...SECRET_FIELDS];
+
+/** Header names whose values are credentials (lower-case, as Node gives them). */
+const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'api-token', 'x-api-key'];
+
+/**
+ * Paths pino blanks in every log line: credentials in headers, bodies and errors (SECURITY.md
+ * §8, RFC 6819 §4.6.7). The redaction is a safety net; code never logs a secret on purpose, and
+ * the access log carries neither headers nor bodies nor the query of a flow route.
+ */
+export const REDACT_PATHS = [
+  ...SECRET_HEADERS.flatMap((h) => [
+    `req.headers["${h}"]`,
+    `res.headers["${h}"]`,
+    `headers["${h}"]`,
+    `*.headers["${h}"]`,
+  ]),
+  ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]),
+  ...SECRET_PARAMS.flatMap((p) => [`query.${p}`, `*.query.${p}`, `body.${p}`, `*.body.${p}`]),
+  // axios errors carry the request (Authorization header, token request body) and the response.
+  'err.config',
+  'err.request',
+  'err.response',
+  'err.cause.config',
+  'err.cause.request',
+  'err.cause.response',
+  '*.config.headers',
+  '*.config.data',
+];
+
+/**
+ * The request a log line belongs to. pino-http binds `reqId` on `req.log`; loggers that know
+ * nothing of the request (the credential source, the error reporter) get it from here, so every
+ * line written while a request is handled carries its id.
+ */
+const requestContext = new AsyncLocalStorage<{ reqId: string }>();
+
+/** Runs `fn` (and everything it starts) as part of the request `reqId`. */
+export function runWithRequestId<T>(reqId: string, fn: () => T): T {
+  return requestContext.run({ reqId }, fn);
+}
+
+/** The id of the request being handled, if any. */
+export function currentRequestId(): string | undefined {
+  return requestContext.getStore()?.reqId;
+}
+
+const chindingsOf = (logger: unknown): string =>
+  String((logger as Record<symbol, unknown>)[pino.symbols.chindingsSym] ?? '');
+
+/** Adds `reqId` unless the logger already has it bound (a duplicate key would be invalid for many parsers). */
+function requestIdMixin(_merge: object, _level: number, logger: unknown): object {
+  const reqId = currentRequestId();
+  if (!reqId || chindingsOf(logger).includes('"reqId":')) return {};
+  return { reqId };
+}
+
+/**
+ * The process logger: JSON lines on `destination` (stdout by default) with an ISO time, the
+ * service name, the request id when there is one, and every {@link REDACT_PATHS} blanked.
+ */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -34,6 +95,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       base: { service: 'latchkey' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      mixin: requestIdMixin,
     },
     destination,
   );

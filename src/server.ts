@@ -1,12 +1,17 @@
 import 'dotenv/config';
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { systemClock, type Clock } from './clock';
 import { ConfigError, parseConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
-import { buildProviderRegistry, ProviderConfigError, readProvidersFile, type ProviderSource } from './providers/registry';
-import { openStore } from './store';
+import {
+  buildProviderRegistry,
+  ProviderConfigError,
+  readProvidersFile,
+  type ProviderSource,
+} from './providers/registry';
+import { openStore, type Store } from './store';
 import { waitForReady } from './store/redis-client';
 
 export interface StartOptions {
@@ -22,7 +27,11 @@ export interface RunningLatchkey {
   port: number;
   config: Config;
   server: Server;
-  /** Graceful stop: no new connections, in-flight requests finish (bounded), the store closes. */
+  logger: Logger;
+  /**
+   * Graceful stop: no new connections, in-flight requests finish (bounded by
+   * SHUTDOWN_TIMEOUT_MS, then their connections are closed), then the store closes. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -43,7 +52,9 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
     logger.error('Redis is not answering yet; service routes answer 503 store_unavailable until it does');
   }
   const app = createApp({ config, store, providers, clock, logger });
-  const server = app.listen(config.port);
+  const drain = new Drain();
+  const server = createServer((req, res) => drain.handle(req, res, app));
+  server.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -52,16 +63,92 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   logger.info({ port, store: store.kind, providers: providers.listEnabled().map((p) => p.id) }, 'Latchkey listening');
 
   let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
-      await done;
-      clearTimeout(timer);
-      await store.close();
-    })());
-  return { url: `http://127.0.0.1:${port}`, port, config, server, close };
+  const close = () => (closing ??= shutDown({ server, drain, store, logger, timeoutMs: config.shutdownTimeoutMs }));
+  return { url: `http://127.0.0.1:${port}`, port, config, server, logger, close };
+}
+
+/**
+ * Keeps count of the requests in flight, and once draining has begun, makes every response the
+ * last one on its connection (`Connection: close`, RFC 9112 §9.6) so keep-alive clients move to
+ * another instance, and answers `/readyz` with 503 so load balancers stop sending traffic here.
+ */
+class Drain {
+  private readonly inFlight = new Set<ServerResponse>();
+  private draining = false;
+  private onIdle?: () => void;
+
+  get size(): number {
+    return this.inFlight.size;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, app: (req: IncomingMessage, res: ServerResponse) => void): void {
+    this.inFlight.add(res);
+    res.once('close', () => this.finished(res));
+    if (this.draining) {
+      res.setHeader('Connection', 'close');
+      if ((req.url ?? '').split('?')[0] === '/readyz') return answerDraining(res);
+    }
+    app(req, res);
+  }
+
+  /** Starts draining; resolves once no request is in flight. */
+  begin(): Promise<void> {
+    this.draining = true;
+    for (const res of this.inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    if (!this.inFlight.size) return Promise.resolve();
+    return new Promise((resolve) => (this.onIdle = resolve));
+  }
+
+  private finished(res: ServerResponse): void {
+    this.inFlight.delete(res);
+    if (this.draining && !this.inFlight.size) this.onIdle?.();
+  }
+}
+
+function answerDraining(res: ServerResponse): void {
+  res.statusCode = 503;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Latchkey-Error', 'store_unavailable');
+  res.end(JSON.stringify({ error: { code: 'store_unavailable', message: 'Latchkey is shutting down' } }));
+}
+
+/**
+ * The SIGTERM sequence of the contract: stop accepting, let in-flight requests finish within
+ * `timeoutMs`, close the connections still open after that, then close the store (Redis).
+ */
+async function shutDown(deps: {
+  server: Server;
+  drain: Drain;
+  store: Store;
+  logger: Logger;
+  timeoutMs: number;
+}): Promise<void> {
+  const { server, drain, store, logger, timeoutMs } = deps;
+  logger.info(
+    { inFlight: drain.size, timeoutMs },
+    'Shutdown: no longer accepting connections; draining requests in flight',
+  );
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+  const outcome = await Promise.race([drain.begin().then(() => 'drained' as const), bound]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    logger.warn(
+      { inFlight: drain.size, timeoutMs },
+      'Shutdown: drain bound reached; closing the connections still open',
+    );
+    server.closeAllConnections();
+  } else {
+    logger.info('Shutdown: every request in flight has finished');
+    // Keep-alive connections that went idle when their last response ended.
+    server.closeIdleConnections();
+  }
+  await closed;
+  await store.close();
+  logger.info('Shutdown: store closed');
 }
 
 /** Prints every configuration problem and exits non-zero. */
@@ -70,6 +157,7 @@ function exitWithProblems(err: ConfigError | ProviderConfigError): never {
   process.exit(1);
 }
 
+/** The process entry point: starts Latchkey and shuts it down gracefully on SIGTERM or SIGINT, exiting 0. */
 export async function main(options: StartOptions = {}): Promise<RunningLatchkey> {
   let running: RunningLatchkey;
   try {
@@ -79,10 +167,16 @@ export async function main(options: StartOptions = {}): Promise<RunningLatchkey>
     throw err;
   }
   const stop = (signal: string) => {
-    process.stderr.write(`${signal} received: draining\n`);
+    running.logger.info({ signal }, `${signal} received: shutting down`);
     running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        running.logger.info('Shutdown complete; exiting');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        running.logger.error({ err }, 'Shutdown failed');
+        process.exit(1);
+      },
     );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -1,13 +1,15 @@
 import type { AxiosInstance } from 'axios';
 import type { Clock } from '../clock';
 import type { Config } from '../config';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import type { EventSink } from '../events';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import { refreshTokenGrant, TokenEndpointError } from '../oauth/token-client';
 import type { Provider } from '../providers/registry';
 import type { Connection, Store } from '../store';
+import { createRefreshCoordinator, reauthRequired } from './refresh-coordinator';
+import { hasUsableAccessToken, isDueForRefresh } from './refresh-policy';
+import { resolveRefreshSettings, type RefreshSettings } from './refresh-settings';
 import type { AuthHeader, CredentialSource, ResolvedCredential } from './types';
 
 export interface CredentialSourceDeps {
@@ -18,6 +20,8 @@ export interface CredentialSourceDeps {
   events: EventSink;
   logger: Logger;
   metrics: Metrics;
+  /** Overrides of the lock TTL, waits and cooldown (tests shorten them); defaults come from the config. */
+  refresh?: Partial<RefreshSettings>;
 }
 
 /** The header a connection's credential goes in: Bearer for oauth2, the provider's format for api_key. */
@@ -31,80 +35,79 @@ export function authHeaderFor(provider: Provider, connection: Connection): AuthH
 }
 
 /**
- * BASELINE (to be replaced by the race-free coordinator): reads the store and refreshes when
- * the token is within the margin, without any locking.
+ * The credential source every caller uses. It refreshes proactively within the provider's
+ * margin (RFC 6749 §6), once after a provider 401 (RFC 6750 §3.1 `invalid_token`), never in a
+ * loop, and one refresh at a time per connection across every instance (see
+ * {@link createRefreshCoordinator}).
  */
 export function createCredentialSource(deps: CredentialSourceDeps): CredentialSource {
+  const settings = resolveRefreshSettings(deps.config, deps.refresh);
+  const coordinator = createRefreshCoordinator({ ...deps, settings });
+
   const load = async (provider: Provider, connectionId: string): Promise<Connection> => {
     const connection = await deps.store.getConnection(provider.id, connectionId);
     if (!connection) throw new AppError('connection_not_found', `No ${provider.id} connection "${connectionId}"`);
-    if (connection.status === 'reauth_required') {
-      throw new AppError('reauth_required', `The ${provider.displayName} connection "${connectionId}" must be reconnected`);
-    }
+    if (connection.status === 'reauth_required') throw reauthRequired(provider, connectionId);
     return connection;
-  };
-
-  const refresh = async (provider: Provider, connection: Connection): Promise<Connection> => {
-    if (provider.authMode !== 'oauth2' || !connection.credentials.refreshToken) return connection;
-    try {
-      const tokens = await refreshTokenGrant(provider, connection.credentials.refreshToken, {
-        http: deps.http,
-        timeoutMs: deps.config.tokenRequestTimeoutMs,
-        now: () => deps.clock.now(),
-      });
-      const now = deps.clock.now();
-      const updated = await deps.store.updateConnection(
-        {
-          ...connection,
-          expiresAt: tokens.expiresAt,
-          scopes: tokens.scopes ?? connection.scopes,
-          updatedAt: now,
-          lastRefreshedAt: now,
-          credentials: {
-            ...connection.credentials,
-            accessToken: tokens.accessToken,
-            tokenType: tokens.tokenType,
-            refreshToken: tokens.refreshToken ?? connection.credentials.refreshToken,
-          },
-        },
-        connection.version,
-      );
-      deps.events.emit('connection.refreshed', provider.id, connection.connectionId);
-      return updated ?? (await load(provider, connection.connectionId));
-    } catch (err) {
-      if (err instanceof TokenEndpointError && err.oauthError === 'invalid_grant') {
-        await deps.store.updateConnection({ ...connection, status: 'reauth_required', updatedAt: deps.clock.now() }, connection.version);
-        throw new AppError('reauth_required', `The ${provider.displayName} connection must be reconnected`);
-      }
-      throw err;
-    }
   };
 
   const resolve = (provider: Provider, connection: Connection): ResolvedCredential => {
     const header = authHeaderFor(provider, connection);
-    if (!header) throw new AppError('reauth_required', `The ${provider.displayName} connection has no usable credential`);
+    if (!header)
+      throw new AppError(
+        'reauth_required',
+        `The ${provider.displayName} connection has no usable credential; reconnect it`,
+      );
     return { connection, header };
   };
 
-  const dueForRefresh = (provider: Provider, c: Connection) =>
-    provider.authMode === 'oauth2' &&
-    (!c.credentials.accessToken || (c.expiresAt !== null && c.expiresAt - deps.clock.now() <= provider.refreshMarginSeconds * 1000));
-
   return {
     async getCredential(provider, connectionId) {
-      let connection = await load(provider, connectionId);
-      if (dueForRefresh(provider, connection)) connection = await refresh(provider, connection);
-      return resolve(provider, connection);
+      const connection = await load(provider, connectionId);
+      if (provider.authMode !== 'oauth2' || !isDueForRefresh(provider, connection, deps.clock.now())) {
+        return resolve(provider, connection);
+      }
+      try {
+        return resolve(provider, await coordinator.refresh(provider, connection, { kind: 'expiry' }));
+      } catch (err) {
+        // A proactive refresh that fails while the token still works is no reason to fail the call.
+        if (isAppError(err) && err.code === 'provider_error' && hasUsableAccessToken(connection, deps.clock.now())) {
+          return resolve(provider, connection);
+        }
+        throw err;
+      }
     },
-    async refreshAfterUnauthorized(provider, connectionId) {
+
+    async refreshAfterUnauthorized(provider, connectionId, rejected) {
       if (provider.authMode !== 'oauth2') return null;
       const connection = await load(provider, connectionId);
+      const rejectedToken = rejected.connection.credentials.accessToken;
+      const stored = connection.credentials.accessToken;
+      if (stored && stored !== rejectedToken) return resolve(provider, connection);
       if (!connection.credentials.refreshToken) return null;
-      return resolve(provider, await refresh(provider, connection));
+      const sinceRefresh =
+        connection.lastRefreshedAt === null ? Infinity : deps.clock.now() - connection.lastRefreshedAt;
+      if (sinceRefresh < settings.minRefreshIntervalMs) {
+        // The provider refuses a token it issued moments ago: refreshing again would only loop.
+        deps.logger.info(
+          { provider: provider.id, connectionId },
+          'provider answered 401 to a fresh token; not refreshing again',
+        );
+        return null;
+      }
+      return resolve(
+        provider,
+        await coordinator.refresh(provider, connection, { kind: 'unauthorized', rejectedToken }),
+      );
     },
+
     async forceRefresh(provider, connectionId) {
-      return refresh(provider, await load(provider, connectionId));
+      const connection = await load(provider, connectionId);
+      if (provider.authMode !== 'oauth2') return connection;
+      return coordinator.refresh(provider, connection, { kind: 'force' });
     },
+
+    // Nothing is cached between calls: every call reads the store, so a reconnect or delete is seen at once.
     invalidate() {},
   };
 }

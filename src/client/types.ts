@@ -29,7 +29,11 @@ export interface CredentialSource {
    * already stored) and return the new credential; null when nothing can be refreshed (api_key,
    * no refresh token). Callers retry once with the result and never call this twice per request.
    */
-  refreshAfterUnauthorized(provider: Provider, connectionId: string, rejected: ResolvedCredential): Promise<ResolvedCredential | null>;
+  refreshAfterUnauthorized(
+    provider: Provider,
+    connectionId: string,
+    rejected: ResolvedCredential,
+  ): Promise<ResolvedCredential | null>;
   /** POST /connections/:provider/:id/refresh. */
   forceRefresh(provider: Provider, connectionId: string): Promise<Connection>;
   /** Forget anything cached for the connection (after delete or reconnect). */

@@ -2,10 +2,17 @@ import { Router } from 'express';
 import { AppError } from '../errors';
 import type { Metrics } from '../metrics';
 import type { Store } from '../store';
+import { OPENAPI_DOCUMENT } from './openapi';
 
-/** /healthz answers while the process runs; /readyz only while the store answers; /metrics for Prometheus. */
+/**
+ * The ops routes (CONTRACT "Operations"), without an API key: `/healthz` answers while the
+ * process runs; `/readyz` only while the store answers (503 `store_unavailable` within the
+ * store's command timeout otherwise, so a load balancer takes the instance out); `/metrics` for
+ * Prometheus; `/openapi.json`, the description of the service API.
+ */
 export function opsRoutes(store: Store, metrics: Metrics): Router {
   const router = Router();
+  const openapi = JSON.stringify(OPENAPI_DOCUMENT);
   router.get('/healthz', (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     res.json({ status: 'ok' });
@@ -22,6 +29,9 @@ export function opsRoutes(store: Store, metrics: Metrics): Router {
   router.get('/metrics', async (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  router.get('/openapi.json', (_req, res) => {
+    res.type('json').send(openapi);
   });
   return router;
 }

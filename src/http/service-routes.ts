@@ -1,19 +1,62 @@
 import express, { Router } from 'express';
+import type { CredentialSource } from '../client';
 import type { FlowDeps } from '../connect/authorization-flow';
 import { CONNECTION_ID_PATTERN } from '../connect/authorization-flow';
 import { createConnectSession } from '../connect/connect-sessions';
 import { AppError } from '../errors';
+import { revokeCredentials, type RevocationResult } from '../oauth/token-revocation';
+import type { Provider } from '../providers/registry';
 import { toConnectionView } from './views';
 
-export function parseConnectionParams(params: Record<string, string | string[] | undefined>): { provider: string; connectionId: string } {
+export interface ServiceRouteDeps extends FlowDeps {
+  /** Told about every delete, so no cached credential outlives its connection. */
+  credentials: CredentialSource;
+}
+
+/** The header of a 204 that says what became of the grant at the provider (a 204 has no body). */
+export const REVOCATION_HEADER = 'Latchkey-Revocation';
+
+export function parseConnectionParams(params: Record<string, string | string[] | undefined>): {
+  provider: string;
+  connectionId: string;
+} {
   const provider = String(params.provider ?? '');
   const connectionId = String(params.connectionId ?? '');
-  if (!CONNECTION_ID_PATTERN.test(connectionId)) throw new AppError('invalid_request', 'connection id must match ^[A-Za-z0-9._:@-]{1,128}$');
+  if (!CONNECTION_ID_PATTERN.test(connectionId))
+    throw new AppError('invalid_request', 'connection id must match ^[A-Za-z0-9._:@-]{1,128}$');
   return { provider, connectionId };
 }
 
-/** Connect sessions and reading connections; mounted behind the API-key check. */
-export function serviceRoutes(deps: FlowDeps): Router {
+/**
+ * Deletes a connection: revokes its grant at the provider first when the provider has a
+ * `revocationUrl` (RFC 7009), then deletes it whatever the provider said — a user who
+ * disconnects must be disconnected even while the provider is down — drops any cached
+ * credential, and emits `connection.deleted`.
+ *
+ * @throws AppError `connection_not_found` (404), `store_unavailable` (503)
+ */
+export async function deleteConnection(
+  deps: ServiceRouteDeps,
+  provider: Provider,
+  connectionId: string,
+): Promise<RevocationResult> {
+  const connection = await deps.store.getConnection(provider.id, connectionId);
+  if (!connection) throw new AppError('connection_not_found', `No ${provider.id} connection "${connectionId}"`);
+  const revocation =
+    provider.authMode === 'oauth2'
+      ? await revokeCredentials(provider, connection.credentials, {
+          http: deps.http,
+          timeoutMs: deps.config.tokenRequestTimeoutMs,
+        })
+      : 'not_supported';
+  await deps.store.deleteConnection(provider.id, connectionId);
+  deps.credentials.invalidate(provider.id, connectionId);
+  deps.events.emit('connection.deleted', provider.id, connectionId);
+  return revocation;
+}
+
+/** Connect sessions, reading and deleting connections; mounted behind the API-key check. */
+export function serviceRoutes(deps: ServiceRouteDeps): Router {
   const router = Router();
   const json = express.json({ limit: '64kb' });
 
@@ -34,6 +77,14 @@ export function serviceRoutes(deps: FlowDeps): Router {
     const connection = await deps.store.getConnection(provider, connectionId);
     if (!connection) throw new AppError('connection_not_found', `No ${provider} connection "${connectionId}"`);
     res.json(toConnectionView(connection));
+  });
+
+  router.delete('/connections/:provider/:connectionId', async (req, res) => {
+    const { provider, connectionId } = parseConnectionParams(req.params);
+    const revocation = await deleteConnection(deps, deps.providers.require(provider), connectionId);
+    res.setHeader(REVOCATION_HEADER, revocation);
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(204).end();
   });
 
   return router;

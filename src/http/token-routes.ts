@@ -1,8 +1,44 @@
 import { Router } from 'express';
 import type { CredentialSource } from '../client';
 import type { ProviderRegistry } from '../providers/registry';
+import { parseConnectionParams } from './service-routes';
+import { toConnectionView } from './views';
 
-/** POST /connections/:provider/:connectionId/refresh and GET …/token (to be built). */
-export function tokenRoutes(_deps: { providers: ProviderRegistry; credentials: CredentialSource }): Router {
-  return Router();
+export interface TokenResponseView {
+  access_token: string;
+  token_type: string;
+  expires_at: string | null;
+}
+
+/**
+ * `POST /connections/:provider/:connectionId/refresh` forces a refresh and answers the
+ * Connection; `GET …/token` answers a working access token, refreshed first when within the
+ * provider's margin. Both go through the one credential source, so they share its lock,
+ * single flight, cooldown and `reauth_required` handling. Mounted behind the API key.
+ */
+export function tokenRoutes(deps: { providers: ProviderRegistry; credentials: CredentialSource }): Router {
+  const router = Router();
+
+  router.post('/connections/:provider/:connectionId/refresh', async (req, res) => {
+    const { provider, connectionId } = parseConnectionParams(req.params);
+    const connection = await deps.credentials.forceRefresh(deps.providers.require(provider), connectionId);
+    res.set('Cache-Control', 'no-store').json(toConnectionView(connection));
+  });
+
+  router.get('/connections/:provider/:connectionId/token', async (req, res) => {
+    const { provider, connectionId } = parseConnectionParams(req.params);
+    const { connection } = await deps.credentials.getCredential(deps.providers.require(provider), connectionId);
+    const body: TokenResponseView =
+      connection.authMode === 'api_key'
+        ? { access_token: connection.credentials.apiKey ?? '', token_type: 'api_key', expires_at: null }
+        : {
+            access_token: connection.credentials.accessToken ?? '',
+            token_type: connection.credentials.tokenType ?? 'Bearer',
+            expires_at: connection.expiresAt === null ? null : new Date(connection.expiresAt).toISOString(),
+          };
+    // RFC 6749 §5.1: an answer carrying a token must not be cached.
+    res.set('Cache-Control', 'no-store').set('Pragma', 'no-cache').json(body);
+  });
+
+  return router;
 }

@@ -34,6 +34,8 @@ export interface KvBackend {
   getDel(key: string): Promise<string | null>;
   del(key: string): Promise<void>;
   delIfEquals(key: string, value: string): Promise<boolean>;
+  /** Sets a new TTL only while the key still holds `value`. */
+  pexpireIfEquals(key: string, value: string, ttlMs: number): Promise<boolean>;
   exists(key: string): Promise<boolean>;
   pttl(key: string): Promise<number>;
   /** The new version, or null when `expectedVersion` did not match. Main and access keys share a hash slot. */

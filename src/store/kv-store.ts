@@ -139,6 +139,10 @@ export class KvStore implements Store {
     return this.backend.delIfEquals(this.keys.lock(name), token);
   }
 
+  extendLock(name: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.backend.pexpireIfEquals(this.keys.lock(name), token, ttlMs);
+  }
+
   isLocked(name: string): Promise<boolean> {
     return this.backend.exists(this.keys.lock(name));
   }

@@ -67,6 +67,13 @@ export class MemoryBackend implements KvBackend {
     return true;
   }
 
+  async pexpireIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const entry = this.live(key);
+    if (!entry || entry.value !== value) return false;
+    entry.expiresAt = this.clock.now() + ttlMs;
+    return true;
+  }
+
   async exists(key: string): Promise<boolean> {
     return this.live(key) !== undefined;
   }

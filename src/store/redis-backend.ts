@@ -34,6 +34,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** Compare-and-pexpire: only the holder of a lock extends it. */
+const PEXPIRE_IF_EQUALS = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
 const INCR_WINDOW = `
 local c = redis.call('INCR', KEYS[1])
 local t = redis.call('PTTL', KEYS[1])
@@ -48,6 +54,7 @@ type Scripted = RedisClient & {
   lkWriteConnection(main: string, access: string, ...args: string[]): Promise<number>;
   lkReadConnection(main: string, access: string): Promise<[string | null, string, string | null] | null>;
   lkDelIfEquals(key: string, value: string): Promise<number>;
+  lkPexpireIfEquals(key: string, value: string, ttlMs: string): Promise<number>;
   lkIncrWindow(key: string, windowMs: string): Promise<[number, number]>;
 };
 
@@ -60,6 +67,7 @@ export class RedisBackend implements KvBackend {
     client.defineCommand('lkWriteConnection', { numberOfKeys: 2, lua: WRITE_CONNECTION });
     client.defineCommand('lkReadConnection', { numberOfKeys: 2, lua: READ_CONNECTION });
     client.defineCommand('lkDelIfEquals', { numberOfKeys: 1, lua: DEL_IF_EQUALS });
+    client.defineCommand('lkPexpireIfEquals', { numberOfKeys: 1, lua: PEXPIRE_IF_EQUALS });
     client.defineCommand('lkIncrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
     this.redis = client as Scripted;
   }
@@ -99,6 +107,11 @@ export class RedisBackend implements KvBackend {
 
   async delIfEquals(key: string, value: string): Promise<boolean> {
     return (await this.run(() => this.redis.lkDelIfEquals(key, value))) === 1;
+  }
+
+  async pexpireIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    return (await this.run(() => this.redis.lkPexpireIfEquals(key, value, ttl))) === 1;
   }
 
   async exists(key: string): Promise<boolean> {

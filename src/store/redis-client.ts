@@ -1,19 +1,24 @@
-import Redis, { Cluster, type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config';
 
 export type RedisClient = Redis | Cluster;
 
+const backoff = (times: number) => Math.min(times * 100, 1000);
+
 /**
- * Options that make an outage fail fast instead of hanging: no offline queue (a command sent
- * while disconnected fails at once), a command timeout, and reconnection forever in the
- * background so service resumes by itself when Redis is back.
+ * Options that make an outage fail fast instead of hanging (SECURITY.md §17): no offline queue
+ * (a command sent while disconnected fails at once), a command timeout, and reconnection
+ * forever in the background so service resumes by itself when Redis is back.
  */
 const FAIL_FAST: RedisOptions = {
   enableOfflineQueue: false,
   commandTimeout: 1000,
   connectTimeout: 2000,
   maxRetriesPerRequest: 1,
-  retryStrategy: (times) => Math.min(times * 100, 1000),
+  retryStrategy: backoff,
+  // After a Sentinel failover the old master may still accept the connection as a replica:
+  // reconnect, and the Sentinel connector finds the new master (the failing command errors once).
+  reconnectOnError: (err) => err.message.startsWith('READONLY'),
   lazyConnect: false,
 };
 
@@ -23,16 +28,17 @@ export function hasRedis(config: RedisConfig): boolean {
   return Boolean(config.redisUrl || config.redisClusterNodes?.length || config.redisSentinels?.length);
 }
 
-/** One ioredis client for the whole process: plain, TLS (`rediss://`), Sentinel or Cluster. */
+/**
+ * One ioredis client for the whole process:
+ * - `REDIS_CLUSTER_NODES`: a Cluster client on those seeds; `REDIS_URL`, if also set, gives only
+ *   the credentials and `rediss:` (TLS to every node);
+ * - `REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`: the master those sentinels name, followed across
+ *   failovers; `REDIS_URL`, if also set, gives the master's credentials and `rediss:`;
+ * - otherwise `REDIS_URL` itself (`rediss://` is TLS, verified against the system CAs and
+ *   `NODE_EXTRA_CA_CERTS`).
+ */
 export function createRedisClient(config: RedisConfig): RedisClient {
-  if (config.redisClusterNodes?.length) {
-    const auth = config.redisUrl ? credentialsOf(config.redisUrl) : {};
-    return new Cluster(config.redisClusterNodes, {
-      enableOfflineQueue: false,
-      clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
-      redisOptions: { ...FAIL_FAST, ...auth },
-    });
-  }
+  if (config.redisClusterNodes?.length) return new Cluster(config.redisClusterNodes, clusterOptions(config));
   if (config.redisSentinels?.length) {
     const auth = config.redisUrl ? credentialsOf(config.redisUrl) : {};
     return new Redis({
@@ -40,10 +46,37 @@ export function createRedisClient(config: RedisConfig): RedisClient {
       ...auth,
       sentinels: config.redisSentinels,
       name: config.redisSentinelName,
-      sentinelRetryStrategy: (times) => Math.min(times * 100, 1000),
+      sentinelRetryStrategy: backoff,
+      enableTLSForSentinelMode: Boolean(auth.tls),
+      // Subscribes to +switch-master, so a failover is noticed at once rather than on the next error.
+      failoverDetector: true,
     });
   }
   return new Redis(config.redisUrl!, FAIL_FAST);
+}
+
+/**
+ * The Cluster client fails fast like the others: the cluster-level offline queue is off (a
+ * command sent while the cluster is not ready fails at once), and each node connection has the
+ * command timeout. Node connections are managed by the cluster (lazy, no retry of their own:
+ * a lost node is found again through the slot map), so FAIL_FAST's connection fields stay out.
+ * The store's multi-key scripts keep their keys in one slot through a hash tag (see keys.ts).
+ */
+export function clusterOptions(config: RedisConfig): ClusterOptions {
+  const {
+    retryStrategy: _r,
+    lazyConnect: _l,
+    enableOfflineQueue: _q,
+    reconnectOnError: _e,
+    ...nodeOptions
+  } = FAIL_FAST;
+  const auth = config.redisUrl ? credentialsOf(config.redisUrl) : {};
+  return {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: backoff,
+    slotsRefreshTimeout: 2000,
+    redisOptions: { ...nodeOptions, ...auth },
+  };
 }
 
 function credentialsOf(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {

@@ -103,6 +103,11 @@ export interface Store {
   acquireLock(name: string, ttlMs: number): Promise<string | null>;
   /** Compare-and-delete: only the holder releases. */
   releaseLock(name: string, token: string): Promise<boolean>;
+  /**
+   * Compare-and-pexpire: the holder pushes its lock's expiry to `ttlMs` from now while its work
+   * is still in flight; false when the lock expired or someone else holds it.
+   */
+  extendLock(name: string, token: string, ttlMs: number): Promise<boolean>;
   /** True while someone holds the lock. */
   isLocked(name: string): Promise<boolean>;
 

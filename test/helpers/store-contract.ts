@@ -193,6 +193,20 @@ export function storeContract(
       expect(await store.acquireLock('videoask:user-1', 5000)).toEqual(expect.any(String));
     });
 
+    it('extends a lock only for its holder, and not once it is gone', async () => {
+      const holder = await store.acquireLock('videoask:user-2', 1000);
+      expect(await store.extendLock('videoask:user-2', 'not-the-holder', 60_000)).toBe(false);
+      expect(await store.extendLock('videoask:user-2', holder!, 60_000)).toBe(true);
+      if (expiresByClock) {
+        clock.advance(1001);
+        expect(await store.isLocked('videoask:user-2')).toBe(true);
+        clock.advance(60_000);
+        expect(await store.isLocked('videoask:user-2')).toBe(false);
+      }
+      expect(await store.releaseLock('videoask:user-2', holder!)).toBe(expiresByClock ? false : true);
+      expect(await store.extendLock('videoask:user-2', holder!, 60_000)).toBe(false);
+    });
+
     it('counts hits in a shared window', async () => {
       expect((await store.hit('ip:1', 60_000)).count).toBe(1);
       const second = await store.hit('ip:1', 60_000);

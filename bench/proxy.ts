@@ -1,0 +1,193 @@
+import { Child, type Usage } from './lib/child-process';
+import { BENCH_API_KEY } from './lib/constants';
+import type { LoadRequest, LoadResult } from './lib/load-generator';
+
+/**
+ * The proxy benchmark (issue 4): Latchkey's /proxy against what a team would hand-roll
+ * (Express + http-proxy-middleware adding a static header) and against the practical floor
+ * (a bare node:http server forwarding with undici), all in front of the same local upstream
+ * answering ~2 KB of JSON. Every party runs in a process of its own on 127.0.0.1; the figures
+ * are ratios measured in one run, printed against the targets. Never a test assertion.
+ *
+ * Each contender is measured three ways:
+ * - saturated: 50 connections in closed loops — throughput (and, for information, its p99,
+ *   which at saturation is mostly queueing: 50 requests in flight / throughput);
+ * - paced: 50 connections sending RATE requests a second together, a load every contender
+ *   sustains — CPU per request and p99, free of queueing and of saturation's batching;
+ * - one connection — p50 latency, against calling the upstream directly.
+ *
+ *   npx tsx bench/proxy.ts            (or: npm run bench -- proxy)
+ *   BENCH_SECONDS=5 BENCH_RATE=1000 BENCH_ONLY=latchkey BENCH_LOG_LEVEL=info BENCH_CPU_PROF=/tmp/prof npx tsx bench/proxy.ts
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SHORT_SECONDS = Math.max(2, Math.round(SECONDS * 0.6));
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const CONCURRENCY = 50;
+const PATH = '/proxy/videoask/forms';
+
+type Contender = 'latchkey' | 'baseline' | 'floor';
+
+interface Measured {
+  saturated: LoadResult;
+  paced: LoadResult;
+  single: LoadResult;
+  cpuMicrosPerRequest: number;
+  /** At saturation, for information: it rewards whoever batches most, so the paced figure is the one compared. */
+  cpuMicrosPerRequestSaturated: number;
+  maxRssBytes: number;
+  errors: number;
+}
+
+const children: Child[] = [];
+function start(file: string, args: string[] = []): Child {
+  const child = Child.start(file, args);
+  children.push(child);
+  return child;
+}
+
+function load(gen: Child, job: Omit<LoadRequest, 'type'>): Promise<LoadResult> {
+  return gen.ask<LoadResult>({ type: 'run', ...job }, 'result', job.durationMs + 30_000);
+}
+
+async function measure(gen: Child, name: Contender, upstreamUrl: string): Promise<Measured> {
+  const server = start('proxy-server.ts', [name, upstreamUrl]);
+  const { port } = await server.next<{ port: number }>('listening');
+  const job = {
+    origin: `http://127.0.0.1:${port}`,
+    path: PATH,
+    headers: { authorization: `Bearer ${BENCH_API_KEY}`, accept: 'application/json' },
+  };
+  // One request through the rest of the app first: it switches on what every running instance has
+  // on (the access log's AsyncLocalStorage), so the proxy is measured in that steady state.
+  await (await fetch(`${job.origin}/healthz`)).arrayBuffer();
+  // Warm-up: JIT, keep-alive sockets, caches.
+  await load(gen, { ...job, connections: CONCURRENCY, durationMs: 1000 });
+  const start0: Usage = await server.usage();
+  const saturated = await load(gen, { ...job, connections: CONCURRENCY, durationMs: SECONDS * 1000 });
+  const before: Usage = await server.usage();
+  const paced = await load(gen, {
+    ...job,
+    connections: CONCURRENCY,
+    durationMs: SHORT_SECONDS * 1000,
+    ratePerSecond: RATE,
+  });
+  const after: Usage = await server.usage();
+  const single = await load(gen, { ...job, connections: 1, durationMs: SHORT_SECONDS * 1000 });
+  const final = await server.usage();
+  await server.stop();
+  return {
+    saturated,
+    paced,
+    single,
+    cpuMicrosPerRequest: (after.cpuMicros - before.cpuMicros) / paced.requests,
+    cpuMicrosPerRequestSaturated: (before.cpuMicros - start0.cpuMicros) / saturated.requests,
+    maxRssBytes: final.maxRssBytes,
+    errors: saturated.errors + paced.errors + single.errors,
+  };
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const mb = (bytes: number) => `${fmt(bytes / 2 ** 20, 0)} MB`;
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  const upstream = start('upstream.ts');
+  const { port: upstreamPort, bytes } = await upstream.next<{ port: number; bytes: number }>('listening');
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  const gen = start('load-generator.ts');
+  await gen.next('ready');
+
+  process.stdout.write(
+    `upstream answers ${bytes} bytes of JSON; saturated ${SECONDS} s at ${CONCURRENCY} connections, ` +
+      `paced ${SHORT_SECONDS} s at ${RATE} req/s over ${CONCURRENCY}, ${SHORT_SECONDS} s at 1\n\n`,
+  );
+  await load(gen, { origin: upstreamUrl, path: '/forms', headers: {}, connections: CONCURRENCY, durationMs: 1000 });
+  const direct = await load(gen, {
+    origin: upstreamUrl,
+    path: '/forms',
+    headers: {},
+    connections: 1,
+    durationMs: SHORT_SECONDS * 1000,
+  });
+
+  const only = process.env.BENCH_ONLY?.split(',');
+  const results: Partial<Record<Contender, Measured>> = {};
+  const rows = [
+    ['', 'req/s', `p99@${CONCURRENCY} sat.`, `CPU/req @${RATE}/s`, `p99 @${RATE}/s`, 'p50@1', 'errors', 'peak RSS'],
+  ];
+  for (const name of ['floor', 'baseline', 'latchkey'] as const) {
+    if (only && !only.includes(name)) continue;
+    const r = (results[name] = await measure(gen, name, upstreamUrl));
+    rows.push([
+      name,
+      fmt(r.saturated.rps, 0),
+      `${fmt(r.saturated.p99Ms)} ms`,
+      `${fmt(r.cpuMicrosPerRequestSaturated, 1)} µs`,
+      `${fmt(r.cpuMicrosPerRequest, 1)} µs`,
+      `${fmt(r.paced.p99Ms)} ms`,
+      `${fmt(r.single.p50Ms, 3)} ms`,
+      String(r.errors),
+      mb(r.maxRssBytes),
+    ]);
+  }
+  rows.push(['direct', '', '', '', '', '', `${fmt(direct.p50Ms, 3)} ms`, String(direct.errors), '']);
+  process.stdout.write(`${table(rows)}\n\n`);
+
+  const { latchkey: lk, baseline, floor } = results;
+  if (!lk || !baseline || !floor) return;
+  const added = lk.single.p50Ms - direct.p50Ms;
+  const checks: string[][] = [
+    ['Latchkey', 'measured', 'target', ''],
+    [
+      'throughput vs Express + http-proxy-middleware',
+      `${fmt(lk.saturated.rps / baseline.saturated.rps)}×`,
+      '≥ 2×',
+      ok(lk.saturated.rps >= 2 * baseline.saturated.rps),
+    ],
+    [
+      `CPU per request vs node:http + undici, ${RATE} req/s`,
+      `${fmt(lk.cpuMicrosPerRequest / floor.cpuMicrosPerRequest)}×`,
+      '≤ 2×',
+      ok(lk.cpuMicrosPerRequest <= 2 * floor.cpuMicrosPerRequest),
+    ],
+    [
+      'CPU per request vs node:http + undici, saturated (information)',
+      `${fmt(lk.cpuMicrosPerRequestSaturated / floor.cpuMicrosPerRequestSaturated)}×`,
+      '',
+      '',
+    ],
+    ['p50 added latency at concurrency 1', `${fmt(added, 3)} ms`, '≤ 0.3 ms', ok(added <= 0.3)],
+    [
+      `p99 at ${CONCURRENCY} connections, ${RATE} req/s`,
+      `${fmt(lk.paced.p99Ms)} ms`,
+      '≤ 10 ms',
+      ok(lk.paced.p99Ms <= 10),
+    ],
+    [
+      `p99 at ${CONCURRENCY} connections, saturated (information)`,
+      `${fmt(lk.saturated.p99Ms)} ms`,
+      '(floor)',
+      `${fmt(floor.saturated.p99Ms)} ms`,
+    ],
+    ['errors', String(lk.errors), '0', ok(lk.errors === 0)],
+    ['peak RSS (includes ~37 MB of tsx)', mb(lk.maxRssBytes), '≤ 200 MB', ok(lk.maxRssBytes <= 200 * 2 ** 20)],
+  ];
+  process.stdout.write(`${table(checks)}\n`);
+}
+
+function ok(met: boolean): string {
+  return met ? 'met' : 'MISSED';
+}
+
+main()
+  .catch((err: Error) => {
+    process.stderr.write(`bench/proxy failed: ${err.message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await Promise.all(children.map((c) => c.stop()));
+  });

@@ -1,0 +1,192 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CONNECTION_ID_PATTERN } from '../connect/authorization-flow';
+import type { ResolvedCredential } from '../client/types';
+import { AppError, isAppError } from '../errors';
+import { REQUEST_ID_HEADER } from '../http/request-logging';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import type { Provider, ProviderRegistry } from '../providers/registry';
+import type { CredentialCache } from './credential-cache';
+import { sendProxyError, upstreamFailure } from './proxy-error';
+import { buildUpstreamHeaders, filterResponseHeaders } from './proxy-headers';
+import { CallerAbortedError, readRequestBody } from './request-body';
+import { parseApiBase, resolveTargetPath, type ApiBase } from './target-url';
+import type { UpstreamAgents } from './upstream-agents';
+import { callUpstream, type CallOutcome, type HeldResponse } from './upstream-call';
+
+export interface ProxyHandlerDeps {
+  providers: ProviderRegistry;
+  credentials: CredentialCache;
+  agents: UpstreamAgents;
+  /** For `upstreamDuration`; the request itself is counted by the access log. */
+  metrics: Metrics;
+  logger: Logger;
+  /** Largest request body accepted (and buffered for the retry after a 401). */
+  bodyLimitBytes: number;
+  /** Wait for the provider's response headers, and for each silence in its body. */
+  upstreamTimeoutMs: number;
+}
+
+/** A raw Node request handler: no Express on the hot path. */
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export const PROXY_PREFIX = '/proxy/';
+/** Bounds of the memo of resolved targets, per provider. */
+const MEMO_ENTRIES = 1000;
+const MEMO_MAX_PATH = 256;
+/** TRACE would echo the stored credential back to the caller (RFC 9110 §9.3.8). */
+const REFUSED_METHODS = new Set(['TRACE', 'TRACK', 'CONNECT']);
+
+/** The provider id and the raw rest of `/proxy/:provider/<rest>`; origin-form targets only. */
+function splitProxyUrl(url: string): { providerId: string; rest: string } {
+  if (!url.startsWith(PROXY_PREFIX)) {
+    throw new AppError(
+      'invalid_request',
+      'The proxy takes a request path of the form /proxy/:provider/<path>, never an absolute URL',
+    );
+  }
+  const end = url.slice(PROXY_PREFIX.length).search(/[/?]/);
+  const providerId =
+    end === -1 ? url.slice(PROXY_PREFIX.length) : url.slice(PROXY_PREFIX.length, PROXY_PREFIX.length + end);
+  const rest = end === -1 ? '' : url.slice(PROXY_PREFIX.length + end);
+  return { providerId, rest };
+}
+
+function readConnectionId(header: string | string[] | undefined): string {
+  if (header === undefined) return 'default';
+  if (typeof header !== 'string' || !CONNECTION_ID_PATTERN.test(header)) {
+    throw new AppError('invalid_request', 'Connection-Id must match ^[A-Za-z0-9._:@-]{1,128}$');
+  }
+  return header;
+}
+
+/** Unread bytes of a refused body that are cheaper to read and drop than to lose the connection over. */
+const DRAIN_BYTES = 1024 * 1024;
+
+/**
+ * True when the caller's body is still arriving and is not worth reading to keep the connection
+ * (unknown length, or well over the limit): the answer then carries `Connection: close`. A small
+ * remainder is left to Node, which reads and drops it and keeps the connection alive.
+ */
+function mustCloseAfter(req: IncomingMessage, bodyLimitBytes: number): boolean {
+  if (req.complete) return false;
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  return !(declared <= bodyLimitBytes + DRAIN_BYTES);
+}
+
+/** Sends a held 401 as the provider gave it (its length recomputed: the held body may be cut short). */
+function replayHeld(res: ServerResponse, held: HeldResponse): void {
+  const headers = filterResponseHeaders(held.headers);
+  headers['content-length'] = held.body.length;
+  res.writeHead(held.statusCode, headers);
+  res.end(held.body);
+}
+
+/**
+ * `ALL /proxy/:provider/*` (CONTRACT "Service API"): forwards the method, path, query and body to
+ * the provider's `apiBaseUrl` with the stored credential, and streams the answer back with the
+ * provider's status. The target is pinned to `apiBaseUrl` (SECURITY.md §10), the caller's
+ * credentials and hop-by-hop headers never go upstream (§11), the body is bounded and the wait
+ * for the provider too (§12). A provider 401 makes the credential source refresh once and the
+ * call is retried once with the new credential; when nothing can be refreshed the 401 passes
+ * through. Mounted behind the API-key check.
+ */
+export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
+  const bases = new WeakMap<Provider, { base: ApiBase; targets: Map<string, string> }>();
+  const baseOf = (provider: Provider) => {
+    let entry = bases.get(provider);
+    if (!entry) bases.set(provider, (entry = { base: parseApiBase(provider.apiBaseUrl), targets: new Map() }));
+    return entry;
+  };
+  /** {@link resolveTargetPath}, remembered for the paths callers repeat (a bounded memo: it is a pure function). */
+  const targetOf = (entry: ReturnType<typeof baseOf>, rest: string): string => {
+    let target = entry.targets.get(rest);
+    if (target === undefined) {
+      target = resolveTargetPath(entry.base, rest);
+      if (rest.length <= MEMO_MAX_PATH) {
+        if (entry.targets.size >= MEMO_ENTRIES) entry.targets.clear();
+        entry.targets.set(rest, target);
+      }
+    }
+    return target;
+  };
+
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown, providerId?: string) => {
+    if (err instanceof CallerAbortedError) {
+      res.destroy();
+      return;
+    }
+    const error = isAppError(err)
+      ? err
+      : new AppError('internal_error', 'An unexpected error occurred', { cause: err });
+    const path = (req.url ?? '').split('?')[0]!.slice(0, 200);
+    const reqId = res.getHeader(REQUEST_ID_HEADER);
+    if (error.status >= 500)
+      deps.logger.error(
+        { reqId, err: error.cause ?? error, code: error.code, provider: providerId, path },
+        error.message,
+      );
+    else deps.logger.info({ reqId, code: error.code, provider: providerId, status: error.status, path }, error.message);
+    sendProxyError(res, error, mustCloseAfter(req, deps.bodyLimitBytes));
+  };
+
+  const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method ?? 'GET';
+    if (REFUSED_METHODS.has(method)) throw new AppError('invalid_request', `The proxy does not forward ${method}`);
+    const { providerId, rest } = splitProxyUrl(req.url ?? '');
+    const provider = deps.providers.requireEnabled(providerId);
+    const entry = baseOf(provider);
+    const path = targetOf(entry, rest);
+    const connectionId = readConnectionId(req.headers['connection-id']);
+    const body = await readRequestBody(req, deps.bodyLimitBytes);
+    const credential =
+      deps.credentials.peek(provider, connectionId) ?? (await deps.credentials.get(provider, connectionId));
+
+    const send = (cred: ResolvedCredential, holdUnauthorized: boolean): Promise<CallOutcome> => {
+      const started = performance.now();
+      return callUpstream(
+        {
+          pool: deps.agents.forOrigin(entry.base.origin),
+          method,
+          path,
+          headers: buildUpstreamHeaders(
+            req.headers,
+            provider.apiHeaders,
+            cred.header,
+            body === null ? null : body.length,
+          ),
+          body,
+          timeoutMs: deps.upstreamTimeoutMs,
+          holdUnauthorized,
+          onHeaders: (status) =>
+            deps.metrics.upstreamDuration.observe(
+              { provider: provider.id, status: String(status) },
+              (performance.now() - started) / 1000,
+            ),
+        },
+        res,
+      );
+    };
+
+    // api_key credentials cannot be refreshed: their 401 goes straight through.
+    let outcome = await send(credential, provider.authMode === 'oauth2');
+    if (outcome.kind === 'unauthorized') {
+      const fresh = await deps.credentials.afterUnauthorized(provider, connectionId, credential);
+      if (!fresh) {
+        replayHeld(res, outcome.held);
+        return;
+      }
+      outcome = await send(fresh, false);
+    }
+    if (outcome.kind === 'failed') throw upstreamFailure(outcome.error);
+  };
+
+  return (req, res) => {
+    proxy(req, res).catch((err: unknown) => fail(req, res, err, splitProviderForLog(req.url)));
+  };
+}
+
+function splitProviderForLog(url: string | undefined): string | undefined {
+  const m = /^\/proxy\/([a-z][a-z0-9-]{1,40})(?:[/?]|$)/.exec(url ?? '');
+  return m?.[1];
+}

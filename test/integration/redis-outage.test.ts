@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHarness, type Harness } from '../helpers/harness';
+import { apiAuth, listen, rawRequest, seedVideoAsk, type Listening, type RawResponse } from '../helpers/proxy-harness';
+
+const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` every 50 ms until it is true, for at most `timeoutMs`. */
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A redis-server of this test's own (never the shared one), persistent across its restart
+ * (append-only file, no RDB snapshots), stopped and started while traffic runs.
+ */
+class OwnRedis {
+  private child: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'latchkey-outage-'));
+
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(
+      REDIS_SERVER,
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', this.dir],
+      {
+        stdio: 'ignore',
+      },
+    );
+    this.child = child;
+    await waitFor(() => this.answersPing(), 10_000, 'redis-server to answer');
+  }
+
+  /** One PING over a plain socket (RESP inline command), so no client library lingers. */
+  private answersPing(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(this.port, '127.0.0.1');
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.once('error', () => done(false));
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+    });
+  }
+
+  /** SIGTERM: redis-server flushes the append-only file and exits. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+    this.child = null;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+interface Answer {
+  at: number;
+  ms: number;
+  route: string;
+  status: number;
+  code?: string;
+}
+
+/**
+ * SECURITY.md §17: with Redis down, every route that needs it answers 503 store_unavailable
+ * within about a second (no offline queue, command timeouts), nothing hangs, service resumes by
+ * itself when Redis is back, and no stored connection is lost across the restart.
+ */
+describe('Redis outage', () => {
+  let redis: OwnRedis;
+  let h: Harness;
+  let latchkey: Listening;
+
+  beforeAll(async () => {
+    redis = new OwnRedis(await freePort());
+    await redis.start();
+    // The rate limit stays on (the proxy needs the store for it too) but never trips here.
+    h = await startHarness({ env: { REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: '1000000' } });
+    latchkey = await listen(h.app);
+  });
+
+  afterAll(async () => {
+    await latchkey?.close();
+    await h?.close();
+    await redis?.destroy();
+  });
+
+  const routes: Array<[string, { method?: string; path: string; headers: Record<string, string>; body?: string }]> = [
+    ['proxy', { path: '/proxy/videoask/me', headers: apiAuth }],
+    ['list', { path: '/connections', headers: apiAuth }],
+    ['get', { path: '/connections/videoask/default', headers: apiAuth }],
+    [
+      'connect-session',
+      {
+        method: 'POST',
+        path: '/connect-sessions',
+        headers: { ...apiAuth, 'content-type': 'application/json' },
+        body: '{"provider":"videoask","connection_id":"later"}',
+      },
+    ],
+    ['readyz', { path: '/readyz', headers: {} }],
+  ];
+
+  async function call(route: string, request: (typeof routes)[number][1]): Promise<Answer> {
+    const at = Date.now();
+    const res: RawResponse = await rawRequest(latchkey.port, request);
+    return {
+      at,
+      ms: Date.now() - at,
+      route,
+      status: res.status,
+      code: res.headers['latchkey-error'] as string | undefined,
+    };
+  }
+
+  it('answers 503 store_unavailable fast while Redis is down, recovers by itself, and loses nothing', async () => {
+    const seeded = await seedVideoAsk(h, 'default');
+    expect((await call('proxy', routes[0]![1])).status).toBe(200);
+
+    // Traffic on every route, four callers in closed loops, until told to stop.
+    const answers: Answer[] = [];
+    const failures: unknown[] = [];
+    let running = true;
+    const callers = [0, 1, 2, 3].map(async (i) => {
+      for (let n = i; running; n++) {
+        const [route, request] = routes[n % routes.length]!;
+        try {
+          answers.push(await call(route, request));
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    });
+
+    await waitFor(() => answers.filter((a) => a.status === 200).length >= 10, 5000, 'traffic before the outage');
+    const downAt = Date.now();
+    await redis.stop();
+    // Down: wait for every route to have answered 503 at least once (the proxy's credential cache
+    // may carry it for up to a second) and for /healthz, which needs no store, to still answer.
+    await waitFor(
+      () => routes.every(([route]) => answers.some((a) => a.route === route && a.at > downAt && a.status === 503)),
+      10_000,
+      'every route to answer 503',
+    );
+    expect((await rawRequest(latchkey.port, { path: '/healthz' })).status).toBe(200);
+    const deleteWhileDown = await call('delete', {
+      method: 'DELETE',
+      path: '/connections/videoask/default',
+      headers: apiAuth,
+    });
+    expect(deleteWhileDown).toMatchObject({ status: 503, code: 'store_unavailable' });
+
+    const upAt = Date.now();
+    await redis.start();
+    await waitFor(
+      () => routes.every(([route]) => answers.some((a) => a.route === route && a.at > upAt && a.status < 300)),
+      15_000,
+      'every route to recover',
+    );
+    running = false;
+    await Promise.all(callers);
+
+    // Every request got an HTTP answer: nothing hung, no connection was dropped.
+    expect(failures).toEqual([]);
+    const duringOutage = answers.filter((a) => a.at > downAt && a.at + a.ms < upAt);
+    const errors = duringOutage.filter((a) => a.status >= 400);
+    expect(errors.length).toBeGreaterThan(0);
+    for (const e of errors) expect([e.route, e.status, e.code]).toEqual([e.route, 503, 'store_unavailable']);
+    // "Within about a second": a bound with room for a noisy machine, not a benchmark.
+    expect(Math.max(...errors.map((e) => e.ms))).toBeLessThan(2500);
+
+    // Nothing lost: the connection written before the restart is still there and still works.
+    const after = await rawRequest(latchkey.port, { path: '/connections/videoask/default', headers: apiAuth });
+    expect(after.status).toBe(200);
+    expect(JSON.parse(after.body)).toMatchObject({ provider: 'videoask', connection_id: 'default', status: 'active' });
+    const stored = await h.store.getConnection('videoask', 'default');
+    expect(stored?.credentials.refreshToken).toBe(seeded.refreshToken);
+    expect((await call('proxy', routes[0]![1])).status).toBe(200);
+  });
+});

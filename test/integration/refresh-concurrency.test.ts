@@ -1,0 +1,92 @@
+import axios from 'axios';
+import { createApiClient, createCredentialSource, type CredentialSource } from '../../src/client';
+import { createLogger } from '../../src/logger';
+import { createMetrics } from '../../src/metrics';
+import { noopEvents } from '../../src/events';
+import type { Provider } from '../../src/providers/registry';
+import { startHarness, type Harness } from '../helpers/harness';
+import { refreshTokensSent, seedConnection } from '../helpers/latchkey-process';
+
+/**
+ * One refresh per expiry (SECURITY.md §13) on the real Redis and the strict-rotation sandbox,
+ * where a second refresh with the same token would revoke the whole family.
+ */
+describe('concurrent calls on an expired token, in one process', () => {
+  let h: Harness;
+  let videoask: Provider;
+  const http = axios.create();
+
+  beforeAll(async () => {
+    h = await startHarness({ sandbox: { rotation: 'strict' } });
+    videoask = h.providers.require('videoask');
+  });
+  afterAll(async () => h.close());
+  beforeEach(() => {
+    h.sandbox.reset();
+    h.sandbox.options.tokenDelayMs = 0;
+  });
+
+  /** A coordinator of its own: several of them on one Redis behave like separate instances. */
+  const instance = (refresh: { lockTtlMs?: number } = {}): CredentialSource =>
+    createCredentialSource({
+      config: h.config,
+      store: h.store,
+      clock: { now: () => Date.now() },
+      http,
+      events: noopEvents,
+      logger: createLogger('silent'),
+      metrics: createMetrics(),
+      refresh,
+    });
+
+  /** The connection still refreshes: its stored refresh token is the newest of its family. */
+  const expectNewestRefreshTokenStored = async (connectionId: string) => {
+    const before = h.sandbox.stats.refreshGrants;
+    const res = await h.api().post(`/connections/videoask/${connectionId}/refresh`);
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('active');
+    expect(h.sandbox.stats.refreshGrants).toBe(before + 1);
+  };
+
+  it('makes exactly one token request for 200 calls, all of which succeed', async () => {
+    const seeded = await seedConnection(h.store, h.sandbox, {
+      connectionId: 'burst',
+      expiresAt: Date.now() - 1000,
+      now: Date.now(),
+    });
+    const client = createApiClient({ credentials: instance(), http }).forConnection(videoask, 'burst');
+
+    const answers = await Promise.all(Array.from({ length: 200 }, () => client.get<{ user_id: string }>('/me')));
+
+    expect(answers.every((a) => a.status === 200 && a.data.user_id === 'usr_sandbox_0001')).toBe(true);
+    expect(h.sandbox.stats.tokenRequests).toBe(1);
+    expect(refreshTokensSent(h.sandbox)).toEqual([seeded.refreshToken]);
+    const stored = await h.store.getConnection('videoask', 'burst');
+    expect(stored?.credentials.refreshToken).not.toBe(seeded.refreshToken);
+    await expectNewestRefreshTokenStored('burst');
+  });
+
+  it('with the token endpoint slower than the lock TTL, never sends a rotated refresh token again and keeps the connection', async () => {
+    const seeded = await seedConnection(h.store, h.sandbox, {
+      connectionId: 'slow',
+      expiresAt: Date.now() - 1000,
+      now: Date.now(),
+    });
+    const lockTtlMs = 500;
+    h.sandbox.options.tokenDelayMs = 1500; // three lock TTLs: only the heartbeat keeps the lock
+    const instances = Array.from({ length: 4 }, () => instance({ lockTtlMs }));
+    const clients = instances.map((credentials) =>
+      createApiClient({ credentials, http }).forConnection(videoask, 'slow'),
+    );
+
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => clients[i % clients.length]!.get('/me')));
+
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(h.sandbox.stats.refreshGrants).toBe(1);
+    expect(refreshTokensSent(h.sandbox)).toEqual([seeded.refreshToken]);
+    h.sandbox.options.tokenDelayMs = 0;
+    await expectNewestRefreshTokenStored('slow');
+    const sent = refreshTokensSent(h.sandbox);
+    expect(new Set(sent).size).toBe(sent.length);
+  });
+});

@@ -1,0 +1,156 @@
+import { startHarness, type Harness } from '../helpers/harness';
+import {
+  refreshTokensSent,
+  seedConnection,
+  startLatchkeyProcess,
+  waitUntil,
+  type LatchkeyProcess,
+  type LatchkeyProcessOptions,
+} from '../helpers/latchkey-process';
+
+/**
+ * Two real Latchkey processes sharing Redis, against the strict-rotation sandbox (a reused
+ * refresh token revokes the family): SECURITY.md §13 and §16.
+ */
+describe('refresh across Latchkey processes sharing Redis', () => {
+  const LOCK_TTL_MS = 800;
+  let h: Harness;
+  let processes: LatchkeyProcess[] = [];
+
+  const spawnLatchkey = (extra: Partial<LatchkeyProcessOptions> = {}) =>
+    startLatchkeyProcess({
+      sandboxUrl: h.sandboxUrl,
+      prefix: h.prefix,
+      encryptionKeys: h.config.tokenEncryptionKeys,
+      env: { TOKEN_REQUEST_TIMEOUT_MS: '5000', REFRESH_LOCK_TTL_MS: String(LOCK_TTL_MS), LOG_LEVEL: 'error' },
+      ...extra,
+    }).then((p) => {
+      processes.push(p);
+      return p;
+    });
+
+  beforeAll(async () => {
+    h = await startHarness({ sandbox: { rotation: 'strict' } });
+    await Promise.all([spawnLatchkey(), spawnLatchkey()]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.kill('SIGKILL')));
+    processes = [];
+    await h.close();
+  });
+  beforeEach(() => {
+    h.sandbox.reset();
+    h.sandbox.options.tokenDelayMs = 0;
+  });
+
+  const first = () => processes[0]!;
+  const second = () => processes[1]!;
+  const getToken = async (p: LatchkeyProcess, connectionId: string) => {
+    const res = await p.call('GET', `/connections/videoask/${connectionId}/token`);
+    return {
+      status: res.status,
+      body: (await res.json()) as { access_token?: string; error?: { code: string } },
+      headers: res.headers,
+    };
+  };
+  const sandboxAccepts = async (accessToken: string) =>
+    (await fetch(`${h.sandboxUrl}/me`, { headers: { Authorization: `Bearer ${accessToken}` } })).status === 200;
+
+  /** 200 concurrent GET …/token spread over both processes; every one must succeed with the same working token. */
+  const burst = async (connectionId: string) => {
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => getToken(processes[i % 2]!, connectionId)));
+    const failures = answers.filter((a) => a.status !== 200);
+    expect(failures).toEqual([]);
+    const tokens = new Set(answers.map((a) => a.body.access_token));
+    expect(tokens.size).toBe(1);
+    expect(await sandboxAccepts([...tokens][0]!)).toBe(true);
+  };
+
+  /** The stored refresh token is the newest of its family: one more refresh, from either process, succeeds. */
+  const expectConnectionRefreshable = async (connectionId: string) => {
+    const res = await second().call('POST', `/connections/videoask/${connectionId}/refresh`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { status: string }).status).toBe('active');
+  };
+
+  it('makes exactly one token request for 200 calls over two processes, and Redis holds the newest refresh token', async () => {
+    const seeded = await seedConnection(h.store, h.sandbox, {
+      connectionId: 'two-proc',
+      expiresAt: Date.now() - 1000,
+      now: Date.now(),
+    });
+    await burst('two-proc');
+    expect(h.sandbox.stats.tokenRequests).toBe(1);
+    expect(refreshTokensSent(h.sandbox)).toEqual([seeded.refreshToken]);
+    await expectConnectionRefreshable('two-proc');
+    expect(h.sandbox.stats.refreshGrants).toBe(2);
+  });
+
+  it('with the token endpoint slower than the lock TTL, sends each refresh token once and the connection survives', async () => {
+    const seeded = await seedConnection(h.store, h.sandbox, {
+      connectionId: 'two-proc-slow',
+      expiresAt: Date.now() - 1000,
+      now: Date.now(),
+    });
+    h.sandbox.options.tokenDelayMs = LOCK_TTL_MS * 2.5;
+    await burst('two-proc-slow');
+    expect(refreshTokensSent(h.sandbox)).toEqual([seeded.refreshToken]);
+    h.sandbox.options.tokenDelayMs = 0;
+    await expectConnectionRefreshable('two-proc-slow');
+    const sent = refreshTokensSent(h.sandbox);
+    expect(sent).toHaveLength(2);
+    expect(new Set(sent).size).toBe(2);
+  });
+
+  it('when a process is killed after the provider answered but before the write, the next refresh shows reauth_required, without hanging', async () => {
+    await seedConnection(h.store, h.sandbox, {
+      connectionId: 'crash-before-write',
+      expiresAt: Date.now() - 1000,
+      now: Date.now(),
+    });
+    const victim = await spawnLatchkey();
+    h.sandbox.options.tokenDelayMs = 1000; // the sandbox rotates the token after this, whoever is still listening
+    const pending = getToken(victim, 'crash-before-write').catch(() => null);
+    await waitUntil(() => h.sandbox.stats.refreshGrants === 1);
+    await victim.kill('SIGKILL');
+    await pending;
+
+    // The peer waits out the dead holder's lock, refreshes with the rotated-away token: invalid_grant.
+    const answer = await getToken(first(), 'crash-before-write');
+    expect(answer.status).toBe(409);
+    expect(answer.body.error?.code).toBe('reauth_required');
+    expect(answer.headers.get('latchkey-error')).toBe('reauth_required');
+
+    const view = await first().call('GET', '/connections/videoask/crash-before-write');
+    expect(((await view.json()) as { status: string }).status).toBe('reauth_required');
+    const again = await getToken(second(), 'crash-before-write');
+    expect(again.status).toBe(409);
+    expect(h.sandbox.stats.refreshGrants).toBe(2); // fast failure: no further token request
+  });
+
+  it('when a process is killed after the write, its peers use the new token without refreshing again', async () => {
+    const seeded = await seedConnection(h.store, h.sandbox, {
+      connectionId: 'crash-after-write',
+      expiresAt: Date.now() - 1000,
+      now: Date.now(),
+    });
+    const victim = await spawnLatchkey();
+    const pending = getToken(victim, 'crash-after-write').catch(() => null);
+    await waitUntil(
+      async () =>
+        ((await h.store.getConnection('videoask', 'crash-after-write'))?.version ?? 0) > seeded.connection.version,
+      10_000,
+      5,
+    );
+    await victim.kill('SIGKILL');
+    await pending;
+    const written = await h.store.getConnection('videoask', 'crash-after-write');
+
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => getToken(processes[i % 2]!, 'crash-after-write')),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+    expect(new Set(answers.map((a) => a.body.access_token))).toEqual(new Set([written?.credentials.accessToken]));
+    expect(h.sandbox.stats.refreshGrants).toBe(1);
+  });
+});

@@ -1,0 +1,97 @@
+import { Writable } from 'node:stream';
+import { loggableUrl, requestIdOf } from '../../src/http/request-logging';
+import { createLogger, currentRequestId, runWithRequestId } from '../../src/logger';
+
+function capture() {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return {
+    logger: createLogger('trace', sink),
+    lines,
+    parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+describe('the logger', () => {
+  it('blanks credentials in headers, token fields, query and body parameters, and axios request configs', () => {
+    const { logger, lines, parsed } = capture();
+    logger.info({
+      req: { headers: { authorization: 'Bearer secret-1', cookie: 'sid=secret-2', 'api-token': 'secret-3' } },
+      headers: { 'x-api-key': 'secret-4', 'set-cookie': 'secret-5' },
+      access_token: 'secret-6',
+      tokens: { refresh_token: 'secret-7', client_secret: 'secret-8', apiKey: 'secret-9' },
+      query: { code: 'secret-10', state: 'secret-11' },
+      body: { api_key: 'secret-12' },
+      err: {
+        message: 'Request failed',
+        config: { headers: { Authorization: 'Bearer secret-13' }, data: 'client_secret=secret-14' },
+      },
+    });
+    expect(lines.join('\n')).not.toMatch(/secret-\d+/);
+    const line = parsed()[0]!;
+    expect((line.req as { headers: Record<string, string> }).headers.authorization).toBe('[redacted]');
+    expect(line.access_token).toBe('[redacted]');
+    expect((line.query as Record<string, string>).code).toBe('[redacted]');
+    expect((line.err as Record<string, unknown>).message).toBe('Request failed');
+  });
+
+  it('keeps an error code and other harmless fields that share a name with a secret elsewhere', () => {
+    const { logger, parsed } = capture();
+    logger.error({ code: 'provider_error', err: { code: 'ECONNREFUSED' }, state: 'draining' }, 'failed');
+    expect(parsed()[0]).toMatchObject({ code: 'provider_error', err: { code: 'ECONNREFUSED' }, state: 'draining' });
+  });
+
+  it('adds the request id to every line logged while a request is handled, once, even through an async hop', async () => {
+    const { logger, lines, parsed } = capture();
+    await runWithRequestId('req-1', async () => {
+      expect(currentRequestId()).toBe('req-1');
+      await new Promise((r) => setImmediate(r));
+      logger.info('inside');
+      logger.child({ reqId: 'req-1' }).info('bound child');
+    });
+    logger.info('outside');
+    expect(parsed().map((l) => [l.msg, l.reqId])).toEqual([
+      ['inside', 'req-1'],
+      ['bound child', 'req-1'],
+      ['outside', undefined],
+    ]);
+    expect(lines[1]!.match(/"reqId"/g)).toHaveLength(1);
+  });
+});
+
+describe('URLs in the access log', () => {
+  it('keeps only the path of the flow routes, whose queries carry codes, states and connect-session tokens', () => {
+    expect(loggableUrl('/callback?code=c&state=s&iss=x')).toBe('/callback');
+    expect(loggableUrl('/callback/done?x=1')).toBe('/callback/done');
+    expect(loggableUrl('/auth/videoask?token=t&return_to=https%3A%2F%2Fapp')).toBe('/auth/videoask');
+  });
+
+  it('redacts secret parameters elsewhere, whatever their case or encoding, and keeps the rest', () => {
+    expect(loggableUrl('/proxy/videoask/forms?limit=5&api_key=k&Access_Token=t&%63ode=c')).toBe(
+      '/proxy/videoask/forms?limit=5&api_key=[redacted]&Access_Token=[redacted]&%63ode=[redacted]',
+    );
+    expect(loggableUrl('/connections?provider=videoask')).toBe('/connections?provider=videoask');
+    expect(loggableUrl('/healthz')).toBe('/healthz');
+  });
+
+  it('cuts very long URLs', () => {
+    expect(loggableUrl(`/connections?provider=${'x'.repeat(5000)}`).length).toBe(1000);
+  });
+});
+
+describe('request ids', () => {
+  it("takes the caller's X-Request-Id when it is short and plain, and makes a UUID otherwise", () => {
+    expect(requestIdOf('abc-123_x.y:z')).toBe('abc-123_x.y:z');
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    expect(requestIdOf(undefined)).toMatch(uuid);
+    expect(requestIdOf('has space')).toMatch(uuid);
+    expect(requestIdOf('line\nbreak')).toMatch(uuid);
+    expect(requestIdOf('x'.repeat(65))).toMatch(uuid);
+    expect(requestIdOf(['a', 'b'])).toMatch(uuid);
+  });
+});
