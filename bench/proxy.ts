@@ -74,6 +74,10 @@ async function measure(gen: Child, name: Contender, upstreamUrl: string): Promis
   const after: Usage = await server.usage();
   const single = await load(gen, { ...job, connections: 1, durationMs: SHORT_SECONDS * 1000 });
   const final = await server.usage();
+  if (process.env.BENCH_CPU_PROF) {
+    const total = saturated.requests + paced.requests + single.requests;
+    process.stdout.write(`${name}: ${total} requests measured (plus the warm-up) in profile of pid ${server.process.pid}\n`);
+  }
   await server.stop();
   return {
     saturated,

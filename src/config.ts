@@ -43,6 +43,10 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Bound on the graceful shutdown. */
   shutdownTimeoutMs: number;
+  /** TTL of a connection's refresh lock; unset: the token request timeout + 5 s. */
+  refreshLockTtlMs?: number;
+  /** After a failed token request, calls answer 502 at once for this long. */
+  refreshCooldownMs: number;
   /** Raw environment, for the per-provider `<ID>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`. */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -106,6 +110,8 @@ const envSchema = z.object({
   TOKEN_REQUEST_TIMEOUT_MS: intWithin(100, 120_000, 10_000),
   RATE_LIMIT_PER_MINUTE: intWithin(0, 10_000_000, 600),
   SHUTDOWN_TIMEOUT_MS: intWithin(0, 600_000, 10_000),
+  REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(50).max(600_000).optional()),
+  REFRESH_COOLDOWN_MS: intWithin(0, 600_000, 5000),
 });
 
 export interface ParsedConfig {
@@ -202,6 +208,8 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     tokenRequestTimeoutMs: e.TOKEN_REQUEST_TIMEOUT_MS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    refreshLockTtlMs: e.REFRESH_LOCK_TTL_MS,
+    refreshCooldownMs: e.REFRESH_COOLDOWN_MS,
     env: Object.freeze({ ...env }),
   };
   return { config: Object.freeze(config), warnings };

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { Config } from '../config';
 
 /** The knobs of the refresh coordinator. Every one has a safe default derived from the config. */
@@ -23,28 +22,20 @@ export interface RefreshSettings {
   minRefreshIntervalMs: number;
 }
 
-/** Environment knobs outside the contract, read from `config.env` (tests shorten them; operators rarely need to). */
-const envSchema = z.object({
-  REFRESH_LOCK_TTL_MS: z.coerce.number().int().min(50).max(600_000).optional(),
-  REFRESH_COOLDOWN_MS: z.coerce.number().int().min(0).max(600_000).optional(),
-});
-
 /**
  * Settings from explicit overrides, then `REFRESH_LOCK_TTL_MS` / `REFRESH_COOLDOWN_MS`, then
  * defaults. By default the lock outlives the token request by 5 s, so even without the
  * heartbeat a holder's request times out before its lock can expire.
  */
 export function resolveRefreshSettings(config: Config, overrides: Partial<RefreshSettings> = {}): RefreshSettings {
-  const parsed = envSchema.safeParse(config.env ?? {});
-  const env = parsed.success ? parsed.data : {};
   const tokenRequestTimeoutMs = overrides.tokenRequestTimeoutMs ?? config.tokenRequestTimeoutMs;
-  const lockTtlMs = overrides.lockTtlMs ?? env.REFRESH_LOCK_TTL_MS ?? tokenRequestTimeoutMs + 5000;
+  const lockTtlMs = overrides.lockTtlMs ?? config.refreshLockTtlMs ?? tokenRequestTimeoutMs + 5000;
   return {
     tokenRequestTimeoutMs,
     lockTtlMs,
     lockWaitMs: overrides.lockWaitMs ?? tokenRequestTimeoutMs + lockTtlMs + 2000,
     lockPollMs: overrides.lockPollMs ?? 20,
-    cooldownMs: overrides.cooldownMs ?? env.REFRESH_COOLDOWN_MS ?? 5000,
+    cooldownMs: overrides.cooldownMs ?? config.refreshCooldownMs,
     minRefreshIntervalMs: overrides.minRefreshIntervalMs ?? 30_000,
   };
 }

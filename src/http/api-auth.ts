@@ -8,6 +8,7 @@ import { AppError } from '../errors';
  */
 export function requireApiKey(apiKeys: readonly string[]): RequestHandler {
   const digests = apiKeys.map((k) => createHash('sha256').update(k).digest());
+  const ids = digests.map((d) => d.toString('hex').slice(0, 12));
   return (req, res, next) => {
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(header) : null;
@@ -18,7 +19,7 @@ export function requireApiKey(apiKeys: readonly string[]): RequestHandler {
         if (timingSafeEqual(d, presented)) found = i;
       });
       if (found >= 0) {
-        res.locals.apiKeyId = createHash('sha256').update(apiKeys[found]!).digest('hex').slice(0, 12);
+        res.locals.apiKeyId = ids[found];
         return next();
       }
     }

@@ -35,7 +35,10 @@ afterEach(() => {
   expect(nock.isDone()).toBe(true);
   nock.cleanAll();
 });
-afterAll(() => nock.enableNetConnect());
+afterAll(() => {
+  nock.enableNetConnect();
+  nock.restore();
+});
 
 describe('token requests', () => {
   it('sends a form body with client_secret_post', async () => {
