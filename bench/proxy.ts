@@ -76,7 +76,9 @@ async function measure(gen: Child, name: Contender, upstreamUrl: string): Promis
   const final = await server.usage();
   if (process.env.BENCH_CPU_PROF) {
     const total = saturated.requests + paced.requests + single.requests;
-    process.stdout.write(`${name}: ${total} requests measured (plus the warm-up) in profile of pid ${server.process.pid}\n`);
+    process.stdout.write(
+      `${name}: ${total} requests measured (plus the warm-up) in profile of pid ${server.process.pid}\n`,
+    );
   }
   await server.stop();
   return {

@@ -22,10 +22,8 @@ export function recordProxyRequest(
   const reqId = requestIdOf(req.headers['x-request-id']);
   res.setHeader(REQUEST_ID_HEADER, reqId);
   const started = performance.now();
-  res.once('close', () => {
+  const record = (status: number) => {
     const seconds = (performance.now() - started) / 1000;
-    // 499: the caller closed the connection before the answer was complete (nginx's convention).
-    const status = res.writableFinished ? res.statusCode : 499;
     metrics.httpDuration.observe({ route: ROUTE_LABEL, method: req.method ?? 'GET', status: String(status) }, seconds);
     const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
     if (!logger.isLevelEnabled(level)) return;
@@ -39,6 +37,18 @@ export function recordProxyRequest(
       },
       `${req.method} ${url} ${status}`,
     );
-  });
+  };
+  // On 'finish', like the app's access log: the line is written before the connection closes.
+  const onFinish = () => {
+    res.off('close', onClose);
+    record(res.statusCode);
+  };
+  // 499: the caller closed the connection before the answer was complete (nginx's convention).
+  const onClose = () => {
+    res.off('finish', onFinish);
+    record(499);
+  };
+  res.once('finish', onFinish);
+  res.once('close', onClose);
   return reqId;
 }
