@@ -53,7 +53,6 @@ export function createApp(deps: AppDeps): Express {
       ? createWebhookSink({ url: config.webhookUrl, secret: config.webhookSecret, http, clock, logger })
       : noopEvents);
   const credentials = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
-  const flow: FlowDeps = { config, store, providers, clock, http, events };
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
 
   const app = express();
@@ -71,6 +70,7 @@ export function createApp(deps: AppDeps): Express {
   // /proxy is the hot path: served ahead of Express, behind the same key check and limit.
   const proxy = proxyRoutes({ config, providers, credentials, metrics, logger, clock, guards: [apiKey, serviceLimit] });
   mountAhead(app, proxy.handle);
+  const flow: FlowDeps = { config, store, providers, clock, http, events, credentials: proxy.credentials };
   app.use(SERVICE_PATHS, apiKey, serviceLimit);
   app.use(tokenRoutes({ providers, credentials: proxy.credentials }));
   app.use(serviceRoutes({ ...flow, credentials: proxy.credentials }));

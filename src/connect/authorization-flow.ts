@@ -1,4 +1,5 @@
 import type { AxiosInstance } from 'axios';
+import type { CredentialSource } from '../client/types';
 import type { Clock } from '../clock';
 import type { Config } from '../config';
 import { AppError } from '../errors';
@@ -21,6 +22,8 @@ export interface FlowDeps {
   clock: Clock;
   http: AxiosInstance;
   events: EventSink;
+  /** Told when a connection is written anew, so no cached credential outlives it. */
+  credentials: Pick<CredentialSource, 'invalidate'>;
 }
 
 /** Which connection a browser may create, and where it goes afterwards. */
@@ -166,6 +169,7 @@ export async function completeAuthorization(
       idToken: tokens.idToken,
     },
   });
+  deps.credentials.invalidate(provider.id, flow.connectionId);
   deps.events.emit('connection.created', provider.id, flow.connectionId);
   return { status: 'connected', flow, connection };
 }
@@ -187,6 +191,7 @@ export async function saveApiKeyConnection(deps: FlowDeps, target: ConnectTarget
     account: null,
     credentials: { apiKey },
   });
+  deps.credentials.invalidate(target.provider.id, target.connectionId);
   deps.events.emit('connection.created', target.provider.id, target.connectionId);
   return connection;
 }

@@ -237,6 +237,20 @@ describe('the authorization-code flow against the sandbox provider', () => {
     expect(back.searchParams.get('status')).toBe('connected');
   });
 
+  it('makes the proxy use the new token right after a reconnect, not a cached one', async () => {
+    h = await startHarness();
+    await connectVideoAsk(h.browser(), '?connection_id=re');
+    const first = (await h.store.getConnection('videoask', 're'))!.credentials.accessToken;
+    const before = await h.api().get('/proxy/videoask/echo').set('Connection-Id', 're');
+    expect(before.body.headers.authorization).toBe(`Bearer ${first}`);
+
+    await connectVideoAsk(h.browser(), '?connection_id=re');
+    const second = (await h.store.getConnection('videoask', 're'))!.credentials.accessToken;
+    expect(second).not.toBe(first);
+    const after = await h.api().get('/proxy/videoask/echo').set('Connection-Id', 're');
+    expect(after.body.headers.authorization).toBe(`Bearer ${second}`);
+  });
+
   it('keeps no access or refresh token in plain text anywhere in Redis after a flow', async () => {
     h = await startHarness();
     await connectVideoAsk(h.browser(), '?connection_id=scan');
