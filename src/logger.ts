@@ -97,6 +97,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       timestamp: pino.stdTimeFunctions.isoTime,
       mixin: requestIdMixin,
     },
-    destination,
+    // Synchronous writes to stdout: lines stay in order even when the process exits right after
+    // logging (an asynchronous writer lets the exit-time flush overtake a write in flight).
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
