@@ -52,7 +52,8 @@ export function createApp(deps: AppDeps): Express {
     (config.webhookUrl && config.webhookSecret
       ? createWebhookSink({ url: config.webhookUrl, secret: config.webhookSecret, http, clock, logger })
       : noopEvents);
-  const credentials = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
+  const credentials =
+    deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
 
   const app = express();
@@ -84,7 +85,8 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, _res, next) => next(new AppError('not_found', `No route for ${req.method} ${req.path.slice(0, 200)}`)));
   app.use(
     errorMiddleware(basePath, (error, req) => {
-      if (error.status >= 500) logger.error({ err: error.cause ?? error, code: error.code, path: req.path }, error.message);
+      if (error.status >= 500)
+        logger.error({ err: error.cause ?? error, code: error.code, path: req.path }, error.message);
       else logger.info({ code: error.code, path: req.path, status: error.status }, error.message);
     }),
   );

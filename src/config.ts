@@ -75,9 +75,9 @@ const list = z.preprocess(
     ),
 );
 const bool = (fallback?: boolean) =>
-  z.preprocess(emptyToUndefined, z.enum(['true', 'false', '1', '0']).optional()).transform((v) =>
-    v === undefined ? fallback : v === 'true' || v === '1',
-  );
+  z
+    .preprocess(emptyToUndefined, z.enum(['true', 'false', '1', '0']).optional())
+    .transform((v) => (v === undefined ? fallback : v === 'true' || v === '1'));
 const intWithin = (min: number, max: number, fallback: number) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
 
@@ -131,9 +131,9 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
   // A variable the schema refused is reported already: it is not also "missing" below.
   const hasStore = Boolean(
     e.REDIS_URL ||
-      e.REDIS_CLUSTER_NODES.length ||
-      e.REDIS_SENTINELS.length ||
-      ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'].some((name) => invalid.has(name)),
+    e.REDIS_CLUSTER_NODES.length ||
+    e.REDIS_SENTINELS.length ||
+    ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'].some((name) => invalid.has(name)),
   );
   if ((e.REDIS_SENTINELS.length || invalid.has('REDIS_SENTINELS')) && !e.REDIS_SENTINEL_NAME) {
     problems.push('REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set');
@@ -157,7 +157,9 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
   if (!e.TOKEN_ENCRYPTION_KEYS.length) {
     if (isProduction) problems.push('TOKEN_ENCRYPTION_KEYS: required in production');
     else {
-      warnings.push('TOKEN_ENCRYPTION_KEYS is not set: using a random key; stored credentials are unreadable after restart');
+      warnings.push(
+        'TOKEN_ENCRYPTION_KEYS is not set: using a random key; stored credentials are unreadable after restart',
+      );
       tokenEncryptionKeys = [{ id: 'dev', key: randomBytes(32) }];
     }
   }
@@ -165,7 +167,8 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
   if (isProduction && !e.CONNECTOR_API_KEYS.length && !invalid.has('CONNECTOR_API_KEYS')) {
     problems.push('CONNECTOR_API_KEYS: required in production');
   }
-  if ((e.WEBHOOK_URL || invalid.has('WEBHOOK_URL')) && !e.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required when WEBHOOK_URL is set');
+  if ((e.WEBHOOK_URL || invalid.has('WEBHOOK_URL')) && !e.WEBHOOK_SECRET)
+    problems.push('WEBHOOK_SECRET: required when WEBHOOK_URL is set');
   if (isProduction && e.WEBHOOK_SECRET && e.WEBHOOK_SECRET.length < 16) {
     problems.push('WEBHOOK_SECRET: needs at least 16 characters');
   }

@@ -28,7 +28,7 @@ export function createMetrics() {
     }),
     lockWaits: new Histogram({
       name: 'latchkey_refresh_lock_wait_seconds',
-      help: 'Time callers waited for another holder of a connection\'s refresh lock',
+      help: "Time callers waited for another holder of a connection's refresh lock",
       labelNames: ['provider'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],

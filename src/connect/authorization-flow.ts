@@ -43,12 +43,21 @@ export interface ConnectQuery {
  * Decides who may connect: the holder of a single-use connect session token, or, when
  * anonymous connect is on, anyone naming a `connection_id` (default `default`).
  */
-export async function resolveConnectTarget(deps: FlowDeps, providerId: string, query: ConnectQuery): Promise<ConnectTarget> {
+export async function resolveConnectTarget(
+  deps: FlowDeps,
+  providerId: string,
+  query: ConnectQuery,
+): Promise<ConnectTarget> {
   const provider = deps.providers.requireEnabled(providerId);
   if (query.token) {
     const session = await deps.store.takeConnectSession(query.token);
-    if (!session) throw new AppError('unauthorized', 'This connect link has expired or was already used. Ask the application for a new one.');
-    if (session.provider !== provider.id) throw new AppError('invalid_request', 'This connect link is for another provider.');
+    if (!session)
+      throw new AppError(
+        'unauthorized',
+        'This connect link has expired or was already used. Ask the application for a new one.',
+      );
+    if (session.provider !== provider.id)
+      throw new AppError('invalid_request', 'This connect link is for another provider.');
     return {
       provider,
       connectionId: session.connectionId,
@@ -76,7 +85,11 @@ export interface BrowserContext {
  * session (RFC 6749 §10.12, RFC 9700 §4.7.1), a PKCE S256 pair when the provider supports it
  * (RFC 7636 §4.2), and the one exact redirect_uri from PUBLIC_URL (RFC 6749 §4.1.3).
  */
-export async function startAuthorization(deps: FlowDeps, target: ConnectTarget, browser: BrowserContext): Promise<string> {
+export async function startAuthorization(
+  deps: FlowDeps,
+  target: ConnectTarget,
+  browser: BrowserContext,
+): Promise<string> {
   const provider = requireOAuth2(target.provider);
   const now = deps.clock.now();
   const state = randomToken(32);
@@ -95,7 +108,11 @@ export async function startAuthorization(deps: FlowDeps, target: ConnectTarget, 
     expiresAt: now + FLOW_STATE_MAX_AGE_MS,
   };
   await deps.store.saveFlowState(flow);
-  return buildAuthorizationUrl(provider, { state, redirectUri: deps.config.redirectUri, codeChallenge: pkce?.challenge });
+  return buildAuthorizationUrl(provider, {
+    state,
+    redirectUri: deps.config.redirectUri,
+    codeChallenge: pkce?.challenge,
+  });
 }
 
 export type FlowOutcome =
@@ -123,16 +140,26 @@ export async function completeAuthorization(
   const state = params.get('state');
   if (!state) throw new AppError('invalid_state', 'The callback has no state parameter.');
   const flow = await deps.store.takeFlowState(state);
-  if (!flow) throw new AppError('invalid_state', 'This sign-in link is unknown, expired or was already used. Please start again.');
+  if (!flow)
+    throw new AppError(
+      'invalid_state',
+      'This sign-in link is unknown, expired or was already used. Please start again.',
+    );
   onFlowTaken(flow);
   if (flow.sessionId !== sessionId) {
-    throw new AppError('invalid_state', 'This sign-in was started in another browser session. Please start again here.');
+    throw new AppError(
+      'invalid_state',
+      'This sign-in was started in another browser session. Please start again here.',
+    );
   }
   const provider = requireOAuth2(deps.providers.require(flow.provider));
   const iss = params.get('iss');
   const expectedIssuer = provider.issuer ?? flow.issuer ?? null;
   if (expectedIssuer !== null && iss !== expectedIssuer) {
-    throw new AppError('invalid_request', 'The callback\'s issuer (iss) does not match the provider the flow was started for.');
+    throw new AppError(
+      'invalid_request',
+      "The callback's issuer (iss) does not match the provider the flow was started for.",
+    );
   }
 
   const error = params.get('error');
@@ -197,12 +224,18 @@ export async function saveApiKeyConnection(deps: FlowDeps, target: ConnectTarget
 }
 
 function requireOAuth2(provider: Provider): OAuth2Provider {
-  if (provider.authMode !== 'oauth2') throw new AppError('invalid_request', `${provider.displayName} connects with an API key, not OAuth.`);
+  if (provider.authMode !== 'oauth2')
+    throw new AppError('invalid_request', `${provider.displayName} connects with an API key, not OAuth.`);
   return provider;
 }
 
 /** Best effort: which account was connected, where the provider's data says how to ask. */
-async function fetchAccountInfo(deps: FlowDeps, provider: OAuth2Provider, accessToken: string, tokenType: string): Promise<AccountInfo | null> {
+async function fetchAccountInfo(
+  deps: FlowDeps,
+  provider: OAuth2Provider,
+  accessToken: string,
+  tokenType: string,
+): Promise<AccountInfo | null> {
   if (!provider.accountInfo) return null;
   const { path, idField, labelField } = provider.accountInfo;
   try {
@@ -213,7 +246,10 @@ async function fetchAccountInfo(deps: FlowDeps, provider: OAuth2Provider, access
       validateStatus: (s) => s === 200,
     });
     const body = res.data as Record<string, unknown>;
-    const pick = (field: string) => (typeof body?.[field] === 'string' || typeof body?.[field] === 'number' ? String(body[field]).slice(0, 200) : undefined);
+    const pick = (field: string) =>
+      typeof body?.[field] === 'string' || typeof body?.[field] === 'number'
+        ? String(body[field]).slice(0, 200)
+        : undefined;
     const info = { id: pick(idField), label: pick(labelField) };
     return info.id || info.label ? info : null;
   } catch {

@@ -33,7 +33,13 @@ export async function createConnectSession(deps: FlowDeps, body: unknown): Promi
   const now = deps.clock.now();
   const token = randomToken(32);
   const expiresAt = now + CONNECT_SESSION_TTL_MS;
-  await deps.store.saveConnectSession(token, { provider: provider.id, connectionId: connection_id, returnTo, createdAt: now, expiresAt });
+  await deps.store.saveConnectSession(token, {
+    provider: provider.id,
+    connectionId: connection_id,
+    returnTo,
+    createdAt: now,
+    expiresAt,
+  });
   return {
     token,
     url: `${deps.config.publicUrl}/auth/${provider.id}?token=${encodeURIComponent(token)}`,

@@ -7,13 +7,33 @@ import type { Store } from '../store';
 /** What Latchkey keeps in a browser's session. */
 export interface LatchkeySession {
   /** The result of the last flow in this browser, shown on the Connect page. */
-  lastResult?: { provider: string; connectionId: string; status: 'connected' | 'denied' | 'error'; code?: string; at: number };
+  lastResult?: {
+    provider: string;
+    connectionId: string;
+    status: 'connected' | 'denied' | 'error';
+    code?: string;
+    at: number;
+  };
   /** Connections made in this browser: the Connect page shows these and no one else's. */
   connections?: Array<{ provider: string; connectionId: string; accountId?: string; connectedAt?: number }>;
   /** A popup flow's result, handed once to /callback/done. */
-  popupResult?: { provider: string; connectionId: string; status: 'connected' | 'denied' | 'error'; code?: string; openerOrigin: string };
+  popupResult?: {
+    provider: string;
+    connectionId: string;
+    status: 'connected' | 'denied' | 'error';
+    code?: string;
+    openerOrigin: string;
+  };
   /** An api_key form in progress: what the posted key is for, and its CSRF token. */
-  apiKeyFlow?: { provider: string; connectionId: string; returnTo: string; csrf: string; mode: 'redirect' | 'popup'; openerOrigin?: string; expiresAt: number };
+  apiKeyFlow?: {
+    provider: string;
+    connectionId: string;
+    returnTo: string;
+    csrf: string;
+    mode: 'redirect' | 'popup';
+    openerOrigin?: string;
+    expiresAt: number;
+  };
   /** Marks the session as started, so that it is saved and its id stays stable. */
   started?: boolean;
 }
@@ -66,7 +86,9 @@ function ttlOf(data: SessionData): number {
 }
 
 function asStoreError(err: unknown): unknown {
-  return err instanceof AppError ? err : new AppError('store_unavailable', 'The session store is unavailable', { cause: err });
+  return err instanceof AppError
+    ? err
+    : new AppError('store_unavailable', 'The session store is unavailable', { cause: err });
 }
 
 /**

@@ -68,15 +68,20 @@ export async function requestToken(
       responseType: 'text',
     });
   } catch (err) {
-    const timedOut = (err as { code?: string }).code === 'ECONNABORTED' || (err as { code?: string }).code === 'ETIMEDOUT';
-    throw new AppError('provider_error', timedOut ? 'The provider\'s token endpoint timed out' : 'The provider\'s token endpoint is unreachable', {
-      cause: err,
-      retryAfter: 5,
-    });
+    const timedOut =
+      (err as { code?: string }).code === 'ECONNABORTED' || (err as { code?: string }).code === 'ETIMEDOUT';
+    throw new AppError(
+      'provider_error',
+      timedOut ? "The provider's token endpoint timed out" : "The provider's token endpoint is unreachable",
+      {
+        cause: err,
+        retryAfter: 5,
+      },
+    );
   }
   const parsed = parseJson(response.data);
   if (response.status >= 200 && response.status < 300) {
-    if (parsed === undefined) throw new AppError('provider_error', 'The provider\'s token response is not JSON');
+    if (parsed === undefined) throw new AppError('provider_error', "The provider's token response is not JSON");
     return parseTokenResponse(parsed, deps.now());
   }
   const oauth = parsed as { error?: unknown; error_description?: unknown } | undefined;
@@ -99,13 +104,21 @@ export function exchangeCode(
   input: { code: string; redirectUri: string; codeVerifier?: string },
   deps: TokenClientDeps,
 ): Promise<TokenSet> {
-  const params: Record<string, string> = { grant_type: 'authorization_code', code: input.code, redirect_uri: input.redirectUri };
+  const params: Record<string, string> = {
+    grant_type: 'authorization_code',
+    code: input.code,
+    redirect_uri: input.redirectUri,
+  };
   if (input.codeVerifier) params.code_verifier = input.codeVerifier;
   return requestToken(provider, params, deps);
 }
 
 /** Refresh grant (RFC 6749 §6). */
-export function refreshTokenGrant(provider: OAuth2Provider, refreshToken: string, deps: TokenClientDeps): Promise<TokenSet> {
+export function refreshTokenGrant(
+  provider: OAuth2Provider,
+  refreshToken: string,
+  deps: TokenClientDeps,
+): Promise<TokenSet> {
   return requestToken(provider, { grant_type: 'refresh_token', refresh_token: refreshToken }, deps);
 }
 

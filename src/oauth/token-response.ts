@@ -9,11 +9,21 @@ const tokenResponseSchema = z.object({
   access_token: z.string().min(1),
   token_type: z.string().min(1).optional(),
   expires_in: z
-    .union([z.number(), z.string().regex(/^\s*\d+(\.\d+)?\s*$/).transform(Number), z.null()])
+    .union([
+      z.number(),
+      z
+        .string()
+        .regex(/^\s*\d+(\.\d+)?\s*$/)
+        .transform(Number),
+      z.null(),
+    ])
     .optional()
     .refine((n) => n === undefined || n === null || (Number.isFinite(n) && n >= 0), 'must be a non-negative number'),
   refresh_token: z.string().min(1).optional().nullable(),
-  scope: z.union([z.string(), z.array(z.string())]).optional().nullable(),
+  scope: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .nullable(),
   id_token: z.string().optional().nullable(),
 });
 

@@ -123,7 +123,10 @@ function createRegistry(providers: Map<string, Provider>): ProviderRegistry {
     requireEnabled(id) {
       const p = this.require(id);
       if (!p.enabled) {
-        throw new AppError('provider_not_enabled', `Provider "${id}" is not enabled: set ${providerEnvPrefix(id)}_CLIENT_ID and ${providerEnvPrefix(id)}_CLIENT_SECRET`);
+        throw new AppError(
+          'provider_not_enabled',
+          `Provider "${id}" is not enabled: set ${providerEnvPrefix(id)}_CLIENT_ID and ${providerEnvPrefix(id)}_CLIENT_SECRET`,
+        );
       }
       return p;
     },
@@ -142,7 +145,18 @@ function withCredentials(def: ProviderDefinition, env: Readonly<Record<string, s
   return { ...def, scopes, clientId, clientSecret, enabled: Boolean(clientId && clientSecret) };
 }
 
-const OAUTH2_ONLY_FIELDS = ['authorizationUrl', 'tokenUrl', 'revocationUrl', 'scopes', 'scopeSeparator', 'authorizationParams', 'pkce', 'tokenRequest', 'issuer', 'refreshMarginSeconds'];
+const OAUTH2_ONLY_FIELDS = [
+  'authorizationUrl',
+  'tokenUrl',
+  'revocationUrl',
+  'scopes',
+  'scopeSeparator',
+  'authorizationParams',
+  'pkce',
+  'tokenRequest',
+  'issuer',
+  'refreshMarginSeconds',
+];
 const API_KEY_ONLY_FIELDS = ['apiKey'];
 
 /** Override only the named fields; nested objects (tokenRequest, apiKey, …) merge one level down. */
@@ -151,8 +165,14 @@ function mergeOverride(base: Record<string, unknown>, override: Record<string, u
   for (const [key, value] of Object.entries(override)) {
     const current = merged[key];
     const bothObjects =
-      value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' && !Array.isArray(current);
-    merged[key] = bothObjects && key !== 'apiHeaders' && key !== 'authorizationParams' ? { ...current, ...value } : value;
+      value &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      current &&
+      typeof current === 'object' &&
+      !Array.isArray(current);
+    merged[key] =
+      bothObjects && key !== 'apiHeaders' && key !== 'authorizationParams' ? { ...current, ...value } : value;
   }
   // Switching authMode drops the base's fields of the other mode (unless the override names them).
   if (override.authMode !== undefined && override.authMode !== base.authMode) {

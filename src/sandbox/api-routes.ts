@@ -1,12 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 
-import express, {
-  type NextFunction,
-  type Request,
-  type RequestHandler,
-  type Response,
-  type Router,
-} from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 
 import type { SandboxContext } from './context';
@@ -69,22 +63,15 @@ function requireAccessToken(ctx: SandboxContext): RequestHandler {
     }
     const check = ctx.store.checkAccessToken(token);
     if (check.status === 'expired') {
-      return sendUnauthorized(
-        res,
-        'Token has expired.',
-        'Bearer error="invalid_token", error_description="expired"',
-      );
+      return sendUnauthorized(res, 'Token has expired.', 'Bearer error="invalid_token", error_description="expired"');
     }
-    if (check.status === 'invalid')
-      return sendUnauthorized(res, 'Invalid token.', 'Bearer error="invalid_token"');
+    if (check.status === 'invalid') return sendUnauthorized(res, 'Invalid token.', 'Bearer error="invalid_token"');
     next();
   };
 }
 
 function sendBadRequest(res: Response, error: z.ZodError): void {
-  res
-    .status(400)
-    .json({ detail: error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') });
+  res.status(400).json({ detail: error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') });
 }
 
 function handleMe(_req: Request, res: Response): void {
@@ -167,14 +154,7 @@ export function createApiRouter(ctx: SandboxContext, log: RequestLog): Router {
   router.get('/me', ...protect, handleMe);
   router.get('/organizations', ...protect, handleOrganizations);
   router.get('/forms', ...protect, handleForms);
-  router.all(
-    '/echo{/*path}',
-    countApiRequest,
-    parseAnyBodyAsText,
-    log.attachBody,
-    requireAccessToken(ctx),
-    handleEcho,
-  );
+  router.all('/echo{/*path}', countApiRequest, parseAnyBodyAsText, log.attachBody, requireAccessToken(ctx), handleEcho);
   router.get('/big', ...protect, handleBig);
   router.get('/slow', ...protect, handleSlow);
   router.get('/status/:code', ...protect, handleStatus);

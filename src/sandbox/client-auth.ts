@@ -61,9 +61,7 @@ function secretsEqual(a: string, b: string): boolean {
 }
 
 function credentialsMatch(credentials: ClientCredentials, options: SandboxOptions): boolean {
-  return (
-    credentials.clientId === options.clientId && secretsEqual(credentials.clientSecret, options.clientSecret)
-  );
+  return credentials.clientId === options.clientId && secretsEqual(credentials.clientSecret, options.clientSecret);
 }
 
 function refuse(description: string, basicAttempted: boolean): ClientAuthResult {
@@ -93,8 +91,7 @@ export function authenticateClient(
   }
   if (basic === null) return refuse('Malformed Basic credentials.', true);
   if (basic) {
-    if (options.clientAuth === 'body')
-      return refuse('HTTP Basic client authentication is not allowed.', true);
+    if (options.clientAuth === 'body') return refuse('HTTP Basic client authentication is not allowed.', true);
     if (body.client_id !== undefined && body.client_id !== basic.clientId) {
       return refuse('client_id does not match the authenticated client.', true);
     }

@@ -15,8 +15,7 @@ const SCOPE_DESCRIPTIONS: Readonly<Record<string, string>> = {
 };
 
 /** Content-Security-Policy for sandbox pages: no external resources, inline CSS only, no framing. */
-export const PAGE_CSP =
-  "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 const STYLE = `
   :root { color-scheme: light; font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; }

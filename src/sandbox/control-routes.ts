@@ -47,9 +47,7 @@ export function createControlRouter(sandbox: Sandbox): Router {
 
   router.get('/stats', (req: Request, res: Response) => {
     const { requests, ...counters } = sandbox.stats;
-    res
-      .set('Cache-Control', 'no-store')
-      .json(req.query['log'] === '1' ? { ...counters, requests } : counters);
+    res.set('Cache-Control', 'no-store').json(req.query['log'] === '1' ? { ...counters, requests } : counters);
   });
 
   router.post('/config', (req: Request, res: Response) => {

@@ -58,8 +58,7 @@ function issueTokens(
   refreshScope: string | undefined,
 ): TokenResponseBody {
   const accessToken = ctx.store.issueAccessToken(familyId, scope, ctx.options.accessTokenTtlSeconds);
-  const refreshToken =
-    refreshScope === undefined ? undefined : ctx.store.issueRefreshToken(familyId, refreshScope);
+  const refreshToken = refreshScope === undefined ? undefined : ctx.store.issueRefreshToken(familyId, refreshScope);
   return {
     access_token: accessToken,
     ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
@@ -100,9 +99,7 @@ function checkPkce(challenge: string | undefined, verifier: string | undefined):
     return verifier === undefined ? undefined : 'code_verifier was sent but no code_challenge was used.';
   }
   if (verifier === undefined) return 'code_verifier is required for this authorization code.';
-  return verifierMatchesChallenge(verifier, challenge)
-    ? undefined
-    : 'code_verifier does not match the code_challenge.';
+  return verifierMatchesChallenge(verifier, challenge) ? undefined : 'code_verifier does not match the code_challenge.';
 }
 
 /**
@@ -157,28 +154,18 @@ function narrowScope(original: string, requested: string | undefined): string | 
  * retires the old one; presenting a retired one revokes the whole family (RFC 6749 §10.4, OAuth 2.0 Security BCP
  * §4.14). With `rotation: 'none'` no new refresh token is issued and the old one stays valid.
  */
-export function refreshAccessToken(
-  ctx: SandboxContext,
-  clientId: string,
-  params: RefreshTokenParams,
-): GrantResult {
+export function refreshAccessToken(ctx: SandboxContext, clientId: string, params: RefreshTokenParams): GrantResult {
   if (params.refresh_token === undefined) return grantError('invalid_request', 'refresh_token is required.');
   const record = ctx.store.findRefreshToken(params.refresh_token);
-  if (!record || record.clientId !== clientId)
-    return grantError('invalid_grant', 'Unknown or invalid refresh token.');
+  if (!record || record.clientId !== clientId) return grantError('invalid_grant', 'Unknown or invalid refresh token.');
   if (record.state === 'revoked') return grantError('invalid_grant', 'The refresh token has been revoked.');
   if (record.state === 'rotated') {
     ctx.store.revokeFamily(record.familyId);
-    return grantError(
-      'invalid_grant',
-      'The refresh token was already used; its token family has been revoked.',
-    );
+    return grantError('invalid_grant', 'The refresh token was already used; its token family has been revoked.');
   }
   const scope = narrowScope(record.scope, params.scope);
-  if (scope === undefined)
-    return grantError('invalid_scope', 'The requested scope exceeds the granted scope.');
-  if (ctx.options.rotation === 'none')
-    return { ok: true, body: issueTokens(ctx, record.familyId, scope, undefined) };
+  if (scope === undefined) return grantError('invalid_scope', 'The requested scope exceeds the granted scope.');
+  if (ctx.options.rotation === 'none') return { ok: true, body: issueTokens(ctx, record.familyId, scope, undefined) };
   ctx.store.markRefreshTokenRotated(params.refresh_token);
   return { ok: true, body: issueTokens(ctx, record.familyId, scope, record.scope) };
 }

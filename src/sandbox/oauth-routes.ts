@@ -62,8 +62,7 @@ function sendOAuthError(res: Response, status: number, error: string, descriptio
 
 /** Answers a failed client authentication (RFC 6749 §5.2), with a Basic challenge when Basic was tried. */
 function sendClientAuthFailure(res: Response, failure: Extract<ClientAuthResult, { ok: false }>): void {
-  if (failure.error === 'invalid_request')
-    return sendOAuthError(res, 400, 'invalid_request', failure.description);
+  if (failure.error === 'invalid_request') return sendOAuthError(res, 400, 'invalid_request', failure.description);
   if (failure.basicAttempted) res.set('WWW-Authenticate', 'Basic realm="sandbox"');
   res.status(401).json({ error: 'invalid_client' });
 }
@@ -111,8 +110,7 @@ function redirectWithError(
 /** Validates the PKCE part of an authorization request (RFC 7636 §4.3, §4.4.1); returns a problem or undefined. */
 function findPkceProblem(ctx: SandboxContext, query: AuthorizeQuery): string | undefined {
   if (query.code_challenge === undefined) {
-    if (query.code_challenge_method !== undefined)
-      return 'code_challenge_method was sent without code_challenge.';
+    if (query.code_challenge_method !== undefined) return 'code_challenge_method was sent without code_challenge.';
     return ctx.options.requirePkce ? 'code_challenge (S256) is required.' : undefined;
   }
   if (query.code_challenge_method !== 'S256') return 'Only the S256 code_challenge_method is supported.';
@@ -135,18 +133,10 @@ function handleAuthorize(ctx: SandboxContext, req: Request, res: Response): void
   const redirectUri = readQueryString(req.query, 'redirect_uri');
 
   if (clientId !== ctx.options.clientId) {
-    return sendHtmlError(
-      res,
-      'Unknown application',
-      'The client_id is missing or not registered with this provider.',
-    );
+    return sendHtmlError(res, 'Unknown application', 'The client_id is missing or not registered with this provider.');
   }
   if (redirectUri === undefined || !parseRedirectUri(redirectUri)) {
-    return sendHtmlError(
-      res,
-      'Invalid redirect URI',
-      'The redirect_uri is missing or is not an absolute http(s) URL.',
-    );
+    return sendHtmlError(res, 'Invalid redirect URI', 'The redirect_uri is missing or is not an absolute http(s) URL.');
   }
   const state = readQueryString(req.query, 'state');
   const parsed = AuthorizeQuerySchema.safeParse(req.query);
@@ -162,8 +152,7 @@ function handleAuthorize(ctx: SandboxContext, req: Request, res: Response): void
     return redirectWithError(ctx, res, redirectUri, 'unsupported_response_type', description, state);
   }
   const pkceProblem = findPkceProblem(ctx, query);
-  if (pkceProblem !== undefined)
-    return redirectWithError(ctx, res, redirectUri, 'invalid_request', pkceProblem, state);
+  if (pkceProblem !== undefined) return redirectWithError(ctx, res, redirectUri, 'invalid_request', pkceProblem, state);
 
   const request: AuthorizationRequest = {
     clientId,
@@ -187,21 +176,10 @@ function handleDecision(ctx: SandboxContext, req: Request, res: Response): void 
   if (!parsed.success) return sendHtmlError(res, 'Invalid request', 'The consent form was incomplete.');
   const request = ctx.store.takePendingRequest(parsed.data.request_id);
   if (!request) {
-    return sendHtmlError(
-      res,
-      'Request expired',
-      'This authorization request has expired or was already answered.',
-    );
+    return sendHtmlError(res, 'Request expired', 'This authorization request has expired or was already answered.');
   }
   if (parsed.data.decision === 'deny') {
-    return redirectWithError(
-      ctx,
-      res,
-      request.redirectUri,
-      'access_denied',
-      'The user denied access',
-      request.state,
-    );
+    return redirectWithError(ctx, res, request.redirectUri, 'access_denied', 'The user denied access', request.state);
   }
   const code = ctx.store.issueAuthorizationCode(request);
   res.redirect(buildRedirect(ctx, request.redirectUri, { code }, request.state));
@@ -213,11 +191,7 @@ function countGrant(ctx: SandboxContext, grantType: string | undefined): void {
   if (grantType === 'refresh_token') ctx.stats.refreshGrants += 1;
 }
 
-function runGrant(
-  ctx: SandboxContext,
-  clientId: string,
-  body: z.infer<typeof TokenRequestSchema>,
-): GrantResult {
+function runGrant(ctx: SandboxContext, clientId: string, body: z.infer<typeof TokenRequestSchema>): GrantResult {
   switch (body.grant_type) {
     case 'authorization_code':
       return exchangeAuthorizationCode(ctx, clientId, body);
@@ -254,8 +228,7 @@ async function handleToken(ctx: SandboxContext, req: Request, res: Response): Pr
   if (!req.is(['application/x-www-form-urlencoded', 'application/json'])) {
     return sendOAuthError(res, 400, 'invalid_request', 'Send the token request as form or JSON.');
   }
-  if (!parsed.success)
-    return sendOAuthError(res, 400, 'invalid_request', 'Parameters must be single strings.');
+  if (!parsed.success) return sendOAuthError(res, 400, 'invalid_request', 'Parameters must be single strings.');
   const auth = authenticateClient(req.headers, parsed.data, ctx.options);
   if (!auth.ok) return sendClientAuthFailure(res, auth);
 
@@ -271,12 +244,10 @@ async function handleToken(ctx: SandboxContext, req: Request, res: Response): Pr
 function handleRevoke(ctx: SandboxContext, req: Request, res: Response): void {
   setNoStore(res);
   const parsed = RevokeRequestSchema.safeParse(req.body ?? {});
-  if (!parsed.success)
-    return sendOAuthError(res, 400, 'invalid_request', 'Parameters must be single strings.');
+  if (!parsed.success) return sendOAuthError(res, 400, 'invalid_request', 'Parameters must be single strings.');
   const auth = authenticateClient(req.headers, parsed.data, ctx.options);
   if (!auth.ok) return sendClientAuthFailure(res, auth);
-  if (parsed.data.token === undefined)
-    return sendOAuthError(res, 400, 'invalid_request', 'token is required.');
+  if (parsed.data.token === undefined) return sendOAuthError(res, 400, 'invalid_request', 'token is required.');
   ctx.store.revokeToken(parsed.data.token);
   res.status(200).end();
 }

@@ -203,10 +203,7 @@ export function createSandbox(options: Partial<SandboxOptions> = {}): Sandbox {
     },
     expireAllAccessTokens: () => store.expireAllAccessTokens(),
     issueTokensDirectly(opts = {}) {
-      const { access_token, refresh_token, expires_in } = issueTokenFamily(
-        ctx,
-        opts.scope ?? DEFAULT_SEEDED_SCOPE,
-      );
+      const { access_token, refresh_token, expires_in } = issueTokenFamily(ctx, opts.scope ?? DEFAULT_SEEDED_SCOPE);
       return { access_token, refresh_token, expires_in };
     },
   };

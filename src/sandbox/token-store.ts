@@ -47,8 +47,7 @@ export type AuthorizationCode = Readonly<AuthorizationCodeRecord>;
 export type RefreshToken = Readonly<RefreshTokenRecord> & { readonly clientId: string };
 
 /** Result of looking up a bearer access token (RFC 6750 §3.1). */
-export type AccessTokenStatus =
-  { status: 'valid'; scope: string } | { status: 'expired' } | { status: 'invalid' };
+export type AccessTokenStatus = { status: 'valid'; scope: string } | { status: 'expired' } | { status: 'invalid' };
 
 /** Generates an opaque random token: `prefix` + base64url of `bytes` random bytes. */
 export function randomToken(prefix: string, bytes = 32): string {

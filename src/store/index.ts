@@ -18,7 +18,10 @@ export interface OpenedStore {
 
 /** Redis when configured, otherwise the embedded in-memory store. */
 export function openStore(
-  config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisSentinels' | 'redisSentinelName' | 'redisKeyPrefix' | 'tokenEncryptionKeys'>,
+  config: Pick<
+    Config,
+    'redisUrl' | 'redisClusterNodes' | 'redisSentinels' | 'redisSentinelName' | 'redisKeyPrefix' | 'tokenEncryptionKeys'
+  >,
   clock: Clock,
 ): OpenedStore {
   const cipher = new CredentialCipher(config.tokenEncryptionKeys);
@@ -28,5 +31,8 @@ export function openStore(
   const redis = createRedisClient(config);
   // Errors surface per command as store_unavailable; without a listener ioredis would log each one.
   redis.on('error', () => {});
-  return { store: new KvStore({ backend: new RedisBackend(redis), cipher, clock, prefix: config.redisKeyPrefix }), redis };
+  return {
+    store: new KvStore({ backend: new RedisBackend(redis), cipher, clock, prefix: config.redisKeyPrefix }),
+    redis,
+  };
 }

@@ -189,12 +189,17 @@ export class KvStore implements Store {
       account: input.account,
       tokenType: credentials.tokenType,
       secrets: cipher.seal(
-        JSON.stringify({ refreshToken: credentials.refreshToken, idToken: credentials.idToken, apiKey: credentials.apiKey }),
+        JSON.stringify({
+          refreshToken: credentials.refreshToken,
+          idToken: credentials.idToken,
+          apiKey: credentials.apiKey,
+        }),
         mainKey,
       ),
     };
     // Without a refresh token, nothing can outlive the access token's expiry.
-    const mainTtl = !credentials.refreshToken && !credentials.apiKey && accessTtl !== null ? Math.max(1, accessTtl) : null;
+    const mainTtl =
+      !credentials.refreshToken && !credentials.apiKey && accessTtl !== null ? Math.max(1, accessTtl) : null;
     const version = await this.backend.writeConnection({
       mainKey,
       accessKey,

@@ -35,7 +35,11 @@ export interface Harness {
   prefix: string;
   /** A browser: a supertest agent that keeps its cookies. */
   browser(): ReturnType<typeof supertest.agent>;
-  api(): { get: (p: string) => supertest.Test; post: (p: string) => supertest.Test; delete: (p: string) => supertest.Test };
+  api(): {
+    get: (p: string) => supertest.Test;
+    post: (p: string) => supertest.Test;
+    delete: (p: string) => supertest.Test;
+  };
   close(): Promise<void>;
 }
 

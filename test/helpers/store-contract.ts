@@ -136,7 +136,9 @@ export function storeContract(
       await store.saveConnection(
         connection({ provider: 'webinargeek', authMode: 'api_key', expiresAt: null, credentials: { apiKey: 'key-1' } }),
       );
-      await store.saveConnection(connection({ connectionId: 'no-exp', expiresAt: null, credentials: { accessToken: 'at-x' } }));
+      await store.saveConnection(
+        connection({ connectionId: 'no-exp', expiresAt: null, credentials: { accessToken: 'at-x' } }),
+      );
       expect(await store.inspectTtl('webinargeek', 'user-1')).toEqual({ connection: -1, accessToken: -2 });
       expect(await store.inspectTtl('videoask', 'no-exp')).toEqual({ connection: -1, accessToken: -1 });
       if (expiresByClock) clock.advance(365 * 24 * 3600_000);
@@ -165,7 +167,12 @@ export function storeContract(
     });
 
     it('hands out a connect session once, and not after it expires', async () => {
-      const session = { provider: 'videoask', connectionId: 'c', createdAt: clock.now(), expiresAt: clock.now() + 15 * 60_000 };
+      const session = {
+        provider: 'videoask',
+        connectionId: 'c',
+        createdAt: clock.now(),
+        expiresAt: clock.now() + 15 * 60_000,
+      };
       await store.saveConnectSession('tok-1', session);
       expect(await store.takeConnectSession('tok-1')).toEqual(session);
       expect(await store.takeConnectSession('tok-1')).toBeNull();

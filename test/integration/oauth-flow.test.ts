@@ -25,7 +25,11 @@ describe('the authorization-code flow against the sandbox provider', () => {
     expect(done.headers['referrer-policy']).toBe('no-referrer');
     const back = new URL(done.headers.location!);
     expect(back.origin).toBe(PUBLIC_URL);
-    expect(Object.fromEntries(back.searchParams)).toEqual({ status: 'connected', provider: 'videoask', connection_id: 'acct-1' });
+    expect(Object.fromEntries(back.searchParams)).toEqual({
+      status: 'connected',
+      provider: 'videoask',
+      connection_id: 'acct-1',
+    });
 
     const conn = await h.store.getConnection('videoask', 'acct-1');
     expect(conn?.status).toBe('active');
@@ -176,8 +180,11 @@ describe('the authorization-code flow against the sandbox provider', () => {
       expect(h.sandbox.stats.tokenRequests).toBe(0);
     });
 
-    it('refuses an iss that differs from the provider\'s issuer, or is missing', async () => {
-      h = await startHarness({ sandbox: { issuer: 'https://sandbox.example' }, videoask: { issuer: 'https://sandbox.example' } });
+    it("refuses an iss that differs from the provider's issuer, or is missing", async () => {
+      h = await startHarness({
+        sandbox: { issuer: 'https://sandbox.example' },
+        videoask: { issuer: 'https://sandbox.example' },
+      });
       const browser = h.browser();
       const changed = await startFlow(browser);
       changed.searchParams.set('iss', 'https://evil.example');
@@ -196,7 +203,9 @@ describe('the authorization-code flow against the sandbox provider', () => {
     it('checks state before acting on error=, and escapes error_description', async () => {
       h = await startHarness();
       const browser = h.browser();
-      const res = await browser.get('/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=nope');
+      const res = await browser.get(
+        '/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=nope',
+      );
       expect(res.status).toBe(400);
       expect(res.headers['latchkey-error']).toBe('invalid_state');
       expect(res.text).not.toContain('<script>alert');
@@ -225,12 +234,21 @@ describe('the authorization-code flow against the sandbox provider', () => {
 
   it('refuses a return_to on an origin that is not allowed, before going to the provider', async () => {
     h = await startHarness({ env: { ALLOWED_RETURN_ORIGINS: 'https://app.example.com' } });
-    for (const bad of ['https://app.example.com.evil.com/x', '//evil.com', '/\\evil.com', 'javascript:alert(1)', 'https://evil.com']) {
+    for (const bad of [
+      'https://app.example.com.evil.com/x',
+      '//evil.com',
+      '/\\evil.com',
+      'javascript:alert(1)',
+      'https://evil.com',
+    ]) {
       const res = await h.browser().get(`/auth/videoask?return_to=${encodeURIComponent(bad)}`);
       expect(res.status).toBe(400);
       expect(res.headers['latchkey-error']).toBe('invalid_request');
     }
-    const ok = await connectVideoAsk(h.browser(), `?return_to=${encodeURIComponent('https://app.example.com/settings?tab=1')}`);
+    const ok = await connectVideoAsk(
+      h.browser(),
+      `?return_to=${encodeURIComponent('https://app.example.com/settings?tab=1')}`,
+    );
     const back = new URL(ok.headers.location!);
     expect(back.origin + back.pathname).toBe('https://app.example.com/settings');
     expect(back.searchParams.get('tab')).toBe('1');
@@ -263,7 +281,11 @@ describe('the authorization-code flow against the sandbox provider', () => {
       for (const key of keys) {
         const type = await raw.type(key);
         const value =
-          type === 'hash' ? JSON.stringify(await raw.hgetall(key)) : type === 'set' ? (await raw.smembers(key)).join(',') : await raw.get(key);
+          type === 'hash'
+            ? JSON.stringify(await raw.hgetall(key))
+            : type === 'set'
+              ? (await raw.smembers(key)).join(',')
+              : await raw.get(key);
         for (const s of secrets) expect(value).not.toContain(s);
         expect(value).not.toContain('sbx_');
       }
@@ -279,7 +301,10 @@ describe('connect sessions', () => {
 
   it('issues a single-use link that connects the named connection', async () => {
     h = await startHarness({ env: { ALLOW_ANONYMOUS_CONNECT: 'false' } });
-    const created = await h.api().post('/connect-sessions').send({ provider: 'videoask', connection_id: 'user-42', return_to: '/' });
+    const created = await h
+      .api()
+      .post('/connect-sessions')
+      .send({ provider: 'videoask', connection_id: 'user-42', return_to: '/' });
     expect(created.status).toBe(201);
     expect(created.body.url).toBe(`${PUBLIC_URL}/auth/videoask?token=${created.body.token}`);
     expect(Date.parse(created.body.expires_at) - Date.now()).toBeGreaterThan(14 * 60_000);
@@ -313,7 +338,10 @@ describe('connect sessions', () => {
     expect(unknown.body.error.code).toBe('unknown_provider');
     const disabled = await h.api().post('/connect-sessions').send({ provider: 'livestorm', connection_id: 'a' });
     expect(disabled.body.error.code).toBe('provider_not_enabled');
-    const evil = await h.api().post('/connect-sessions').send({ provider: 'videoask', connection_id: 'a', return_to: 'https://evil.com' });
+    const evil = await h
+      .api()
+      .post('/connect-sessions')
+      .send({ provider: 'videoask', connection_id: 'a', return_to: 'https://evil.com' });
     expect(evil.body.error.code).toBe('invalid_request');
   });
 });
@@ -343,7 +371,8 @@ describe('api_key providers', () => {
     try {
       for (const key of await keysUnder(raw, h.prefix)) {
         const type = await raw.type(key);
-        const value = type === 'hash' ? JSON.stringify(await raw.hgetall(key)) : type === 'set' ? '' : await raw.get(key);
+        const value =
+          type === 'hash' ? JSON.stringify(await raw.hgetall(key)) : type === 'set' ? '' : await raw.get(key);
         expect(value).not.toContain('wg-key-canary');
       }
     } finally {

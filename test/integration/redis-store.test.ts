@@ -12,7 +12,12 @@ storeContract(
   async (clock) => {
     const prefix = uniquePrefix('store');
     const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
-    const store = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix });
+    const store = new KvStore({
+      backend: new RedisBackend(client),
+      cipher: new CredentialCipher([testEncryptionKey()]),
+      clock,
+      prefix,
+    });
     await store.ping().catch(async () => new Promise((r) => client.once('ready', r)));
     return {
       store,
@@ -30,7 +35,12 @@ describe('redis store at rest', () => {
     const prefix = uniquePrefix('rest');
     const clock = new FakeClock(Date.now());
     const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
-    const store = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix });
+    const store = new KvStore({
+      backend: new RedisBackend(client),
+      cipher: new CredentialCipher([testEncryptionKey()]),
+      clock,
+      prefix,
+    });
     const raw = rawRedis();
     try {
       await new Promise((r) => (client.status === 'ready' ? r(null) : client.once('ready', r)));
@@ -48,10 +58,17 @@ describe('redis store at rest', () => {
         credentials: { accessToken: 'canary-access-7f3a', refreshToken: 'canary-refresh-91bc' },
       });
       const keys = await keysUnder(raw, prefix);
-      expect(keys.sort()).toEqual([`${prefix}conn:{videoask:acct-9}`, `${prefix}conn:{videoask:acct-9}:at`, `${prefix}connections`].sort());
+      expect(keys.sort()).toEqual(
+        [`${prefix}conn:{videoask:acct-9}`, `${prefix}conn:{videoask:acct-9}:at`, `${prefix}connections`].sort(),
+      );
       for (const key of keys) {
         const type = await raw.type(key);
-        const dump = type === 'hash' ? JSON.stringify(await raw.hgetall(key)) : type === 'set' ? (await raw.smembers(key)).join() : await raw.get(key);
+        const dump =
+          type === 'hash'
+            ? JSON.stringify(await raw.hgetall(key))
+            : type === 'set'
+              ? (await raw.smembers(key)).join()
+              : await raw.get(key);
         expect(dump).not.toContain('canary-access');
         expect(dump).not.toContain('canary-refresh');
       }
@@ -67,14 +84,32 @@ describe('redis store at rest', () => {
     const clock = new FakeClock(Date.now());
     const oldKey = testEncryptionKey('old');
     const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
-    const before = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([oldKey]), clock, prefix });
-    const after = new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher([testEncryptionKey('new'), oldKey]), clock, prefix });
+    const before = new KvStore({
+      backend: new RedisBackend(client),
+      cipher: new CredentialCipher([oldKey]),
+      clock,
+      prefix,
+    });
+    const after = new KvStore({
+      backend: new RedisBackend(client),
+      cipher: new CredentialCipher([testEncryptionKey('new'), oldKey]),
+      clock,
+      prefix,
+    });
     const raw = rawRedis();
     try {
       await new Promise((r) => (client.status === 'ready' ? r(null) : client.once('ready', r)));
       const input = {
-        provider: 'videoask', connectionId: 'r', authMode: 'oauth2' as const, status: 'active' as const, scopes: [],
-        expiresAt: null, createdAt: 1, updatedAt: 1, lastRefreshedAt: null, account: null,
+        provider: 'videoask',
+        connectionId: 'r',
+        authMode: 'oauth2' as const,
+        status: 'active' as const,
+        scopes: [],
+        expiresAt: null,
+        createdAt: 1,
+        updatedAt: 1,
+        lastRefreshedAt: null,
+        account: null,
         credentials: { accessToken: 'a', refreshToken: 'r' },
       };
       await before.saveConnection(input);

@@ -59,7 +59,9 @@ describe('parseConfig defaults', () => {
 
   it('refuses anonymous connect by default in production', () => {
     expect(parseConfig(productionEnv()).config.allowAnonymousConnect).toBe(false);
-    expect(parseConfig({ ...productionEnv(), ALLOW_ANONYMOUS_CONNECT: 'true' }).config.allowAnonymousConnect).toBe(true);
+    expect(parseConfig({ ...productionEnv(), ALLOW_ANONYMOUS_CONNECT: 'true' }).config.allowAnonymousConnect).toBe(
+      true,
+    );
     expect(parseConfig({ ALLOW_ANONYMOUS_CONNECT: 'false' }).config.allowAnonymousConnect).toBe(false);
   });
 
@@ -103,7 +105,12 @@ describe('parseConfig problems', () => {
     const err = configError({
       PORT: 'not-a-port',
       PUBLIC_URL: 'not a url',
-      TOKEN_ENCRYPTION_KEYS: [`short:${randomBytes(16).toString('base64')}`, key32(), `dup:${key32()}`, `dup:${key32()}`].join(','),
+      TOKEN_ENCRYPTION_KEYS: [
+        `short:${randomBytes(16).toString('base64')}`,
+        key32(),
+        `dup:${key32()}`,
+        `dup:${key32()}`,
+      ].join(','),
       CONNECTOR_API_KEYS: 'short-key',
       WEBHOOK_URL: 'https://hooks.example.com/latchkey',
       TRUST_PROXY: 'true',
@@ -167,7 +174,12 @@ describe('parseConfig problems', () => {
   });
 
   it('lists problems found by the schema together with the later checks', () => {
-    const env: Record<string, string | undefined> = { ...productionEnv(), PORT: 'eighty', SESSION_SECRET: 'too-short', TRUST_PROXY: 'true' };
+    const env: Record<string, string | undefined> = {
+      ...productionEnv(),
+      PORT: 'eighty',
+      SESSION_SECRET: 'too-short',
+      TRUST_PROXY: 'true',
+    };
     delete env.CONNECTOR_API_KEYS;
     const err = configError(env);
     expect(about(err, 'PORT')).toHaveLength(1);
@@ -179,7 +191,9 @@ describe('parseConfig problems', () => {
 
   it('refuses a REDIS_URL that is not redis:// or rediss://', () => {
     expect(about(configError({ REDIS_URL: 'http://redis.internal:6379' }), 'REDIS_URL')).toHaveLength(1);
-    expect(parseConfig({ REDIS_URL: 'rediss://redis.internal:6380' }).config.redisUrl).toBe('rediss://redis.internal:6380');
+    expect(parseConfig({ REDIS_URL: 'rediss://redis.internal:6380' }).config.redisUrl).toBe(
+      'rediss://redis.internal:6380',
+    );
   });
 });
 
@@ -194,12 +208,17 @@ describe('parseConfig in development', () => {
     expect(first.config.sessionSecrets[0]).not.toBe(second.config.sessionSecrets[0]);
     expect(first.config.tokenEncryptionKeys[0]!.key.equals(second.config.tokenEncryptionKeys[0]!.key)).toBe(false);
     expect(first.warnings).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^SESSION_SECRET is not set/), expect.stringMatching(/^TOKEN_ENCRYPTION_KEYS is not set/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^SESSION_SECRET is not set/),
+        expect.stringMatching(/^TOKEN_ENCRYPTION_KEYS is not set/),
+      ]),
     );
   });
 
   it('warns that the in-memory store loses credentials on restart', () => {
-    expect(parseConfig({}).warnings).toEqual(expect.arrayContaining([expect.stringMatching(/in-memory store.*lost on restart/)]));
+    expect(parseConfig({}).warnings).toEqual(
+      expect.arrayContaining([expect.stringMatching(/in-memory store.*lost on restart/)]),
+    );
     const withRedis = parseConfig({ REDIS_URL: 'redis://localhost:6379' });
     expect(withRedis.warnings.some((w) => w.includes('in-memory'))).toBe(false);
   });
@@ -250,7 +269,8 @@ describe('ALLOWED_RETURN_ORIGINS', () => {
   it('normalises each item to its origin, dropping trailing slashes and paths', () => {
     const { config } = parseConfig({
       PUBLIC_URL: 'https://connect.example.com',
-      ALLOWED_RETURN_ORIGINS: 'https://app.example.com/, https://admin.example.com:8443/settings/page?x=1 ,http://localhost:5173',
+      ALLOWED_RETURN_ORIGINS:
+        'https://app.example.com/, https://admin.example.com:8443/settings/page?x=1 ,http://localhost:5173',
     });
     expect(config.allowedReturnOrigins).toEqual([
       'https://connect.example.com',
@@ -270,7 +290,10 @@ describe('ALLOWED_RETURN_ORIGINS', () => {
 
   it('refuses items that are not http(s) origins, naming the item', () => {
     const err = configError({ ALLOWED_RETURN_ORIGINS: 'https://ok.example.com,javascript:alert(1),app.example.com' });
-    expect(about(err, 'ALLOWED_RETURN_ORIGINS')).toEqual([expect.stringContaining('(item 2)'), expect.stringContaining('(item 3)')]);
+    expect(about(err, 'ALLOWED_RETURN_ORIGINS')).toEqual([
+      expect.stringContaining('(item 2)'),
+      expect.stringContaining('(item 3)'),
+    ]);
   });
 });
 
@@ -297,11 +320,17 @@ describe('Redis topology', () => {
 
   it('refuses REDIS_SENTINELS without REDIS_SENTINEL_NAME', () => {
     const err = configError({ REDIS_SENTINELS: 's1:26379' });
-    expect(about(err, 'REDIS_SENTINEL_NAME')).toEqual([expect.stringContaining('required when REDIS_SENTINELS is set')]);
+    expect(about(err, 'REDIS_SENTINEL_NAME')).toEqual([
+      expect.stringContaining('required when REDIS_SENTINELS is set'),
+    ]);
   });
 
   it('refuses items that are not host:port, naming the item', () => {
-    const err = configError({ REDIS_CLUSTER_NODES: 'r1:7000,r2', REDIS_SENTINELS: 's1', REDIS_SENTINEL_NAME: 'mymaster' });
+    const err = configError({
+      REDIS_CLUSTER_NODES: 'r1:7000,r2',
+      REDIS_SENTINELS: 's1',
+      REDIS_SENTINEL_NAME: 'mymaster',
+    });
     expect(about(err, 'REDIS_CLUSTER_NODES')).toEqual([expect.stringContaining('(item 2)')]);
     expect(about(err, 'REDIS_SENTINELS')).toEqual([expect.stringContaining('(item 1)')]);
   });

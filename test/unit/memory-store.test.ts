@@ -7,7 +7,12 @@ import { storeContract } from '../helpers/store-contract';
 storeContract(
   'memory',
   async (clock) => ({
-    store: new KvStore({ backend: new MemoryBackend(clock), cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix: 'latchkey:' }),
+    store: new KvStore({
+      backend: new MemoryBackend(clock),
+      cipher: new CredentialCipher([testEncryptionKey()]),
+      clock,
+      prefix: 'latchkey:',
+    }),
     cleanup: async () => {},
   }),
   true,

@@ -83,7 +83,12 @@ describe('built-in providers', () => {
   const registry = buildProviderRegistry({});
 
   it('has videoask, livestorm, webinargeek and interact', () => {
-    expect(registry.list().map((p) => p.id).sort()).toEqual(['interact', 'livestorm', 'videoask', 'webinargeek']);
+    expect(
+      registry
+        .list()
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(['interact', 'livestorm', 'videoask', 'webinargeek']);
   });
 
   it("describes VideoAsk exactly as the contract's JSON example", () => {
@@ -138,10 +143,16 @@ describe('credentials from the environment', () => {
     expect(idOnly.require('my-crm').enabled).toBe(false);
     const secretOnly = buildProviderRegistry({ MY_CRM_CLIENT_SECRET: 'crm-secret' }, sources());
     expect(secretOnly.require('my-crm').enabled).toBe(false);
-    const dashKept = buildProviderRegistry({ 'MY-CRM_CLIENT_ID': 'crm-client', 'MY-CRM_CLIENT_SECRET': 'crm-secret' }, sources());
+    const dashKept = buildProviderRegistry(
+      { 'MY-CRM_CLIENT_ID': 'crm-client', 'MY-CRM_CLIENT_SECRET': 'crm-secret' },
+      sources(),
+    );
     expect(dashKept.require('my-crm').enabled).toBe(false);
 
-    const both = buildProviderRegistry({ MY_CRM_CLIENT_ID: 'crm-client', MY_CRM_CLIENT_SECRET: 'crm-secret' }, sources());
+    const both = buildProviderRegistry(
+      { MY_CRM_CLIENT_ID: 'crm-client', MY_CRM_CLIENT_SECRET: 'crm-secret' },
+      sources(),
+    );
     expect(both.require('my-crm')).toMatchObject({ enabled: true, clientId: 'crm-client', clientSecret: 'crm-secret' });
     expect(both.listEnabled().map((p) => p.id)).toEqual(expect.arrayContaining(['my-crm', 'webinargeek']));
     expect(both.listEnabled().map((p) => p.id)).not.toContain('videoask');
@@ -153,7 +164,10 @@ describe('credentials from the environment', () => {
   });
 
   it('replaces the catalog scopes with <ID>_SCOPES, space separated', () => {
-    const registry = fromFile([CRM], { MY_CRM_SCOPES: ' contacts.read   deals.write\tnotes ', VIDEOASK_SCOPES: 'openid offline_access' });
+    const registry = fromFile([CRM], {
+      MY_CRM_SCOPES: ' contacts.read   deals.write\tnotes ',
+      VIDEOASK_SCOPES: 'openid offline_access',
+    });
     expect(oauth2(registry.require('my-crm')).scopes).toEqual(['contacts.read', 'deals.write', 'notes']);
     expect(oauth2(registry.require('videoask')).scopes).toEqual(['openid', 'offline_access']);
     expect(oauth2(registry.require('livestorm')).scopes).toEqual(['identity:read', 'events:read']);
@@ -180,13 +194,24 @@ describe('PROVIDERS_FILE', () => {
 
   it('adds an api_key provider', () => {
     const registry = fromFile([
-      { id: 'key-api', displayName: 'Key API', authMode: 'api_key', apiKey: { header: 'Authorization', format: 'Bearer {key}' }, apiBaseUrl: 'https://keys.example.com' },
+      {
+        id: 'key-api',
+        displayName: 'Key API',
+        authMode: 'api_key',
+        apiKey: { header: 'Authorization', format: 'Bearer {key}' },
+        apiBaseUrl: 'https://keys.example.com',
+      },
     ]);
-    expect(registry.requireEnabled('key-api')).toMatchObject({ authMode: 'api_key', apiKey: { header: 'Authorization', format: 'Bearer {key}' } });
+    expect(registry.requireEnabled('key-api')).toMatchObject({
+      authMode: 'api_key',
+      apiKey: { header: 'Authorization', format: 'Bearer {key}' },
+    });
   });
 
   it('overrides only the fields a built-in entry names', () => {
-    const registry = fromFile([{ id: 'videoask', tokenUrl: 'https://auth.example.com/oauth/token', tokenRequest: { clientAuth: 'basic' } }]);
+    const registry = fromFile([
+      { id: 'videoask', tokenUrl: 'https://auth.example.com/oauth/token', tokenRequest: { clientAuth: 'basic' } },
+    ]);
     const videoask = oauth2(registry.require('videoask'));
     expect(videoask.tokenUrl).toBe('https://auth.example.com/oauth/token');
     expect(videoask.tokenRequest).toEqual({ bodyFormat: 'form', clientAuth: 'basic' });
@@ -222,14 +247,22 @@ describe('PROVIDERS_FILE', () => {
       },
     ]);
     const webinargeek = registry.require('webinargeek');
-    expect(webinargeek).toMatchObject({ authMode: 'oauth2', apiBaseUrl: 'https://app.webinargeek.com/api/v2', enabled: false });
+    expect(webinargeek).toMatchObject({
+      authMode: 'oauth2',
+      apiBaseUrl: 'https://app.webinargeek.com/api/v2',
+      enabled: false,
+    });
     expect(webinargeek).not.toHaveProperty('apiKey');
   });
 
   it('turns a built-in oauth2 provider into an api_key one', () => {
     const registry = fromFile([{ id: 'interact', authMode: 'api_key', apiKey: { header: 'X-Api-Key' } }]);
     const interact = registry.requireEnabled('interact');
-    expect(interact).toMatchObject({ authMode: 'api_key', apiKey: { header: 'X-Api-Key', format: '{key}' }, verified: false });
+    expect(interact).toMatchObject({
+      authMode: 'api_key',
+      apiKey: { header: 'X-Api-Key', format: '{key}' },
+      verified: false,
+    });
     expect(interact).not.toHaveProperty('tokenUrl');
   });
 
@@ -238,7 +271,10 @@ describe('PROVIDERS_FILE', () => {
       { source: 'demo', entries: [{ id: 'videoask', tokenUrl: 'http://127.0.0.1:4010/oauth/token' }] },
       { source: 'PROVIDERS_FILE b.json', entries: [{ id: 'videoask', pkce: true }] },
     ]);
-    expect(oauth2(registry.require('videoask'))).toMatchObject({ tokenUrl: 'http://127.0.0.1:4010/oauth/token', pkce: true });
+    expect(oauth2(registry.require('videoask'))).toMatchObject({
+      tokenUrl: 'http://127.0.0.1:4010/oauth/token',
+      pkce: true,
+    });
   });
 });
 
@@ -252,21 +288,32 @@ describe('PROVIDERS_FILE errors', () => {
 
   it('refuses unknown fields in an override of a built-in', () => {
     const { path, err } = fileProblem([{ id: 'videoask', tokenEndpoint: 'https://auth.example.com/token' }]);
-    expect(err.problems).toEqual([`PROVIDERS_FILE ${path}: entry 1 ("videoask"): field "tokenEndpoint": is not a known field`]);
+    expect(err.problems).toEqual([
+      `PROVIDERS_FILE ${path}: entry 1 ("videoask"): field "tokenEndpoint": is not a known field`,
+    ]);
   });
 
   it('refuses a URL that does not parse', () => {
     const { path, err } = fileProblem([{ ...CRM, tokenUrl: 'crm.example.com/token' }]);
-    expect(err.problems).toEqual([`PROVIDERS_FILE ${path}: entry 1 ("my-crm"): field "tokenUrl": must be an absolute URL`]);
+    expect(err.problems).toEqual([
+      `PROVIDERS_FILE ${path}: entry 1 ("my-crm"): field "tokenUrl": must be an absolute URL`,
+    ]);
   });
 
   it('refuses plain http outside loopback', () => {
     const { path, err } = fileProblem([
-      { ...CRM, authorizationUrl: 'http://crm.example.com/authorize', apiBaseUrl: 'http://localhost.example.com', revocationUrl: 'ftp://127.0.0.1/revoke' },
+      {
+        ...CRM,
+        authorizationUrl: 'http://crm.example.com/authorize',
+        apiBaseUrl: 'http://localhost.example.com',
+        revocationUrl: 'ftp://127.0.0.1/revoke',
+      },
     ]);
     expect(err.problems).toHaveLength(3);
     for (const field of ['authorizationUrl', 'apiBaseUrl', 'revocationUrl']) {
-      expect(err.problems).toContain(`PROVIDERS_FILE ${path}: entry 1 ("my-crm"): field "${field}": must be https (plain http is allowed only on loopback)`);
+      expect(err.problems).toContain(
+        `PROVIDERS_FILE ${path}: entry 1 ("my-crm"): field "${field}": must be https (plain http is allowed only on loopback)`,
+      );
     }
   });
 
@@ -282,15 +329,25 @@ describe('PROVIDERS_FILE errors', () => {
   });
 
   it('refuses an api_key entry without apiKey', () => {
-    const { path, err } = fileProblem([{ id: 'key-api', displayName: 'Key API', authMode: 'api_key', apiBaseUrl: 'https://keys.example.com' }]);
+    const { path, err } = fileProblem([
+      { id: 'key-api', displayName: 'Key API', authMode: 'api_key', apiBaseUrl: 'https://keys.example.com' },
+    ]);
     expect(err.problems).toEqual([expect.stringContaining(`${path}: entry 1 ("key-api"): field "apiKey":`)]);
   });
 
   it('refuses an apiKey format without {key}', () => {
     const { path, err } = fileProblem([
-      { id: 'key-api', displayName: 'Key API', authMode: 'api_key', apiKey: { header: 'Api-Token', format: 'Bearer' }, apiBaseUrl: 'https://keys.example.com' },
+      {
+        id: 'key-api',
+        displayName: 'Key API',
+        authMode: 'api_key',
+        apiKey: { header: 'Api-Token', format: 'Bearer' },
+        apiBaseUrl: 'https://keys.example.com',
+      },
     ]);
-    expect(err.problems).toEqual([`PROVIDERS_FILE ${path}: entry 1 ("key-api"): field "apiKey.format": must contain {key}`]);
+    expect(err.problems).toEqual([
+      `PROVIDERS_FILE ${path}: entry 1 ("key-api"): field "apiKey.format": must contain {key}`,
+    ]);
   });
 
   it('refuses an entry without a known authMode', () => {
@@ -347,13 +404,20 @@ describe('lookups', () => {
   });
 
   it('answers provider_not_enabled (404) for a provider without credentials', () => {
-    expect(() => registry.requireEnabled('livestorm')).toThrow(expect.objectContaining({ code: 'provider_not_enabled', status: 404 }));
+    expect(() => registry.requireEnabled('livestorm')).toThrow(
+      expect.objectContaining({ code: 'provider_not_enabled', status: 404 }),
+    );
     expect(() => registry.requireEnabled('livestorm')).toThrow(/LIVESTORM_CLIENT_ID and LIVESTORM_CLIENT_SECRET/);
     expect(registry.require('livestorm').enabled).toBe(false);
   });
 
   it('returns enabled providers', () => {
     expect(registry.requireEnabled('videoask')).toMatchObject({ id: 'videoask', enabled: true });
-    expect(registry.listEnabled().map((p) => p.id).sort()).toEqual(['videoask', 'webinargeek']);
+    expect(
+      registry
+        .listEnabled()
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(['videoask', 'webinargeek']);
   });
 });

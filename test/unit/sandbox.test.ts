@@ -29,9 +29,7 @@ interface TokenBody {
 
 /** Basic credentials encoded the RFC 6749 §2.3.1 way: form-urlencode each half, then base64. */
 function basicAuth(clientId: string, clientSecret: string): string {
-  return (
-    'Basic ' + Buffer.from(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`).toString('base64')
-  );
+  return 'Basic ' + Buffer.from(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`).toString('base64');
 }
 
 function bearer(token: string): string {
@@ -74,11 +72,7 @@ async function obtainCode(sandbox: Sandbox, query: Record<string, string> = {}):
   return code;
 }
 
-function postToken(
-  sandbox: Sandbox,
-  body: Record<string, string>,
-  as: 'form' | 'json' = 'form',
-): request.Test {
+function postToken(sandbox: Sandbox, body: Record<string, string>, as: 'form' | 'json' = 'form'): request.Test {
   return request(sandbox.app).post('/oauth/token').type(as).send(body);
 }
 
@@ -531,9 +525,7 @@ describe('sandbox provider', () => {
       expect(missing.status).toBe(400);
       expect(missing.body).toEqual({ detail: 'organization-id header required' });
 
-      const orgs = await request(sandbox.app)
-        .get('/organizations')
-        .set('Authorization', bearer(access_token));
+      const orgs = await request(sandbox.app).get('/organizations').set('Authorization', bearer(access_token));
       const organizationId =
         (orgs.body as { results: Array<{ organization_id: string }> }).results[0]?.organization_id ?? '';
       const forms = await request(sandbox.app)
@@ -679,9 +671,7 @@ describe('sandbox provider', () => {
       expect(res.status).toBe(200);
       expect(sandbox.options).toMatchObject({ rotation: 'none', issuer: 'https://i' });
       expect(sandbox.options.clock).toBe(clock);
-      expect(
-        (await request(sandbox.app).post('/_sandbox/config').send({ rotation: 'sometimes' })).status,
-      ).toBe(400);
+      expect((await request(sandbox.app).post('/_sandbox/config').send({ rotation: 'sometimes' })).status).toBe(400);
       expect((await request(sandbox.app).post('/_sandbox/config').send({ clock: 1 })).status).toBe(400);
     });
 

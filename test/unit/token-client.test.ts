@@ -43,11 +43,27 @@ afterAll(() => {
 describe('token requests', () => {
   it('sends a form body with client_secret_post', async () => {
     nock('https://auth.acme.test')
-      .post('/oauth/token', 'grant_type=authorization_code&code=c1&redirect_uri=https%3A%2F%2Flk.test%2Fcallback&client_id=client+id&client_secret=se%2Bcr%2Fet%3D')
+      .post(
+        '/oauth/token',
+        'grant_type=authorization_code&code=c1&redirect_uri=https%3A%2F%2Flk.test%2Fcallback&client_id=client+id&client_secret=se%2Bcr%2Fet%3D',
+      )
       .matchHeader('content-type', 'application/x-www-form-urlencoded')
-      .reply(200, { access_token: 'at', token_type: 'bearer', expires_in: 60, refresh_token: 'rt', scope: 'read write' });
+      .reply(200, {
+        access_token: 'at',
+        token_type: 'bearer',
+        expires_in: 60,
+        refresh_token: 'rt',
+        scope: 'read write',
+      });
     const tokens = await exchangeCode(provider(), { code: 'c1', redirectUri: 'https://lk.test/callback' }, deps);
-    expect(tokens).toEqual({ accessToken: 'at', tokenType: 'Bearer', expiresAt: 1_060_000, refreshToken: 'rt', scopes: ['read', 'write'], idToken: undefined });
+    expect(tokens).toEqual({
+      accessToken: 'at',
+      tokenType: 'Bearer',
+      expiresAt: 1_060_000,
+      refreshToken: 'rt',
+      scopes: ['read', 'write'],
+      idToken: undefined,
+    });
   });
 
   it('sends a JSON body with HTTP Basic, the id and secret form-encoded before base64 (RFC 6749 §2.3.1)', async () => {
@@ -58,7 +74,11 @@ describe('token requests', () => {
       .matchHeader('authorization', expected)
       .matchHeader('content-type', 'application/json')
       .reply(200, { access_token: 'at2' });
-    const tokens = await refreshTokenGrant(provider({ tokenRequest: { bodyFormat: 'json', clientAuth: 'basic' } }), 'rt-1', deps);
+    const tokens = await refreshTokenGrant(
+      provider({ tokenRequest: { bodyFormat: 'json', clientAuth: 'basic' } }),
+      'rt-1',
+      deps,
+    );
     expect(tokens.accessToken).toBe('at2');
     expect(tokens.expiresAt).toBeNull();
     expect(tokens.refreshToken).toBeUndefined();
@@ -68,11 +88,17 @@ describe('token requests', () => {
     nock('https://auth.acme.test')
       .post('/oauth/token', (body) => body.code_verifier === 'v'.repeat(43))
       .reply(200, { access_token: 'at' });
-    await exchangeCode(provider(), { code: 'c', redirectUri: 'https://lk.test/callback', codeVerifier: 'v'.repeat(43) }, deps);
+    await exchangeCode(
+      provider(),
+      { code: 'c', redirectUri: 'https://lk.test/callback', codeVerifier: 'v'.repeat(43) },
+      deps,
+    );
   });
 
   it('turns an OAuth error answer into a TokenEndpointError keeping error and description', async () => {
-    nock('https://auth.acme.test').post('/oauth/token').reply(400, { error: 'invalid_grant', error_description: 'Unknown refresh token' });
+    nock('https://auth.acme.test')
+      .post('/oauth/token')
+      .reply(400, { error: 'invalid_grant', error_description: 'Unknown refresh token' });
     const err = await refreshTokenGrant(provider(), 'rt', deps).catch((e) => e);
     expect(err).toBeInstanceOf(TokenEndpointError);
     expect(err.oauthError).toBe('invalid_grant');
@@ -90,8 +116,14 @@ describe('token requests', () => {
   });
 
   it('answers provider_error on a network failure, with a cause stripped of the request config', async () => {
-    nock('https://auth.acme.test').post('/oauth/token').replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
-    const err = await refreshTokenGrant(provider({ tokenRequest: { bodyFormat: 'form', clientAuth: 'basic' } }), 'rt', deps).catch((e) => e);
+    nock('https://auth.acme.test')
+      .post('/oauth/token')
+      .replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+    const err = await refreshTokenGrant(
+      provider({ tokenRequest: { bodyFormat: 'form', clientAuth: 'basic' } }),
+      'rt',
+      deps,
+    ).catch((e) => e);
     expect(err.code).toBe('provider_error');
     expect(err.retryAfter).toBe(5);
     expect(Object.keys(err.cause)).not.toContain('config');
@@ -121,7 +153,9 @@ describe('token response parsing', () => {
     [{ access_token: 'a', expires_in: -5 }, 'expires_in'],
     ['a string', 'body'],
   ])('fails with provider_error naming the field for %j', (body, field) => {
-    expect(() => parseTokenResponse(body, 0)).toThrow(expect.objectContaining({ code: 'provider_error', message: expect.stringContaining(field) }));
+    expect(() => parseTokenResponse(body, 0)).toThrow(
+      expect.objectContaining({ code: 'provider_error', message: expect.stringContaining(field) }),
+    );
   });
 
   it('never puts token values into the parse error', () => {
