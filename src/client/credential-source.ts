@@ -1,25 +1,14 @@
-import type { AxiosInstance } from 'axios';
-import type { Clock } from '../clock';
 import type { Config } from '../config';
 import { AppError, isAppError } from '../errors';
-import type { EventSink } from '../events';
-import type { Logger } from '../logger';
-import type { Metrics } from '../metrics';
 import type { Provider } from '../providers/registry';
-import type { Connection, Store } from '../store';
-import { createRefreshCoordinator, reauthRequired } from './refresh-coordinator';
+import type { Connection } from '../store';
+import { createRefreshCoordinator, reauthRequired, type RefreshCoordinatorDeps } from './refresh-coordinator';
 import { hasUsableAccessToken, isDueForRefresh } from './refresh-policy';
 import { resolveRefreshSettings, type RefreshSettings } from './refresh-settings';
 import type { AuthHeader, CredentialSource, ResolvedCredential } from './types';
 
-export interface CredentialSourceDeps {
+export interface CredentialSourceDeps extends Omit<RefreshCoordinatorDeps, 'settings'> {
   config: Config;
-  store: Store;
-  clock: Clock;
-  http: AxiosInstance;
-  events: EventSink;
-  logger: Logger;
-  metrics: Metrics;
   /** Overrides of the lock TTL, waits and cooldown (tests shorten them); defaults come from the config. */
   refresh?: Partial<RefreshSettings>;
 }

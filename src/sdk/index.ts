@@ -1,3 +1,4 @@
+import type { ConnectionView } from '../http/views';
 import { LatchkeyError, type LatchkeyErrorCode } from './errors';
 import type { ConnectSession, Connection, ProxyOptions, ProxyResponse, QueryValue, Revocation, Token } from './types';
 
@@ -15,16 +16,8 @@ export interface LatchkeyOptions {
   fetch?: typeof fetch;
 }
 
-interface WireConnection {
-  provider: string;
-  connection_id: string;
-  status: Connection['status'];
-  scopes: string[];
-  expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-  last_refreshed_at: string | null;
-}
+/** The contract's wire format (a type only: the client carries none of the server's code). */
+type WireConnection = ConnectionView;
 
 const toConnection = (c: WireConnection): Connection => ({
   provider: c.provider,

@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EncryptionKey } from '../../src/config';
 import { videoaskSandboxSource } from '../../src/sandbox/provider-entry';
-import { DEFAULT_SEEDED_SCOPE, type Sandbox } from '../../src/sandbox/sandbox';
-import type { Connection, Store } from '../../src/store';
+import type { Sandbox } from '../../src/sandbox/sandbox';
+import type { Store } from '../../src/store';
 import { encryptionKeyEnv } from './keys';
 import { TEST_REDIS_URL } from './redis';
+import { seedOAuthConnection, type SeededConnection } from './seed';
+
+export type { SeededConnection };
 
 /** Not a jest helper only: bench/ uses it too, so no jest globals here. */
 
@@ -132,36 +135,23 @@ export async function startLatchkeyProcess(options: LatchkeyProcessOptions): Pro
   };
 }
 
-export interface SeededConnection {
-  connection: Connection;
-  accessToken: string;
-  refreshToken: string;
-}
-
 /**
- * Seeds a connection without the browser step: tokens from the sandbox's token family, stored
- * with the given expiry (in the past: the access token is already expired for Latchkey).
+ * Seeds a videoask connection without the browser step: tokens from the sandbox's token family,
+ * stored with the given expiry (in the past: the access token is already expired for Latchkey).
  */
-export async function seedConnection(
+export function seedConnection(
   store: Store,
   sandbox: Sandbox,
   options: { connectionId: string; expiresAt: number | null; now: number; lastRefreshedAt?: number | null },
 ): Promise<SeededConnection> {
-  const tokens = sandbox.issueTokensDirectly();
-  const connection = await store.saveConnection({
-    provider: 'videoask',
-    connectionId: options.connectionId,
-    authMode: 'oauth2',
-    status: 'active',
-    scopes: DEFAULT_SEEDED_SCOPE.split(' '),
-    expiresAt: options.expiresAt,
-    createdAt: options.now,
-    updatedAt: options.now,
-    lastRefreshedAt: options.lastRefreshedAt ?? null,
-    account: null,
-    credentials: { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, tokenType: 'Bearer' },
+  const { connectionId, expiresAt, now, lastRefreshedAt = null } = options;
+  return seedOAuthConnection(store, sandbox, {
+    connectionId,
+    expiresAt,
+    createdAt: now,
+    updatedAt: now,
+    lastRefreshedAt,
   });
-  return { connection, accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
 }
 
 /** The refresh tokens the sandbox received, in order (from its request log). */

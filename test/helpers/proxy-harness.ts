@@ -9,6 +9,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Harness } from './harness';
 import { TEST_API_KEY } from './harness';
+import { seedOAuthConnection } from './seed';
 
 export interface Listening {
   url: string;
@@ -92,22 +93,8 @@ export async function seedVideoAsk(
   h: Harness,
   connectionId = 'default',
 ): Promise<{ accessToken: string; refreshToken: string }> {
-  const tokens = h.sandbox.issueTokensDirectly();
-  const now = Date.now();
-  await h.store.saveConnection({
-    provider: 'videoask',
-    connectionId,
-    authMode: 'oauth2',
-    status: 'active',
-    scopes: ['openid', 'profile', 'email', 'offline_access'],
-    expiresAt: now + tokens.expires_in * 1000,
-    createdAt: now,
-    updatedAt: now,
-    lastRefreshedAt: null,
-    account: null,
-    credentials: { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, tokenType: 'Bearer' },
-  });
-  return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
+  const { accessToken, refreshToken } = await seedOAuthConnection(h.store, h.sandbox, { connectionId });
+  return { accessToken, refreshToken };
 }
 
 /** The requests the sandbox received on its API (control and OAuth routes left out). */

@@ -11,6 +11,7 @@ import {
   startTrap,
   type Listening,
 } from '../helpers/proxy-harness';
+import { connectionInput, seedApiKeyConnection, seedOAuthConnection } from '../helpers/seed';
 
 /**
  * ALL /proxy/:provider/* against the sandbox provider on real Redis (CONTRACT "Service API",
@@ -109,23 +110,6 @@ describe('proxy: forwarding', () => {
     upstreamSeen.length = 0;
   });
 
-  async function seedApiKey(provider: string, key: string, connectionId = 'default'): Promise<void> {
-    const now = Date.now();
-    await h.store.saveConnection({
-      provider,
-      connectionId,
-      authMode: 'api_key',
-      status: 'active',
-      scopes: [],
-      expiresAt: null,
-      createdAt: now,
-      updatedAt: now,
-      lastRefreshedAt: null,
-      account: null,
-      credentials: { apiKey: key },
-    });
-  }
-
   it('forwards method, path, query and body, and answers with the provider’s status and body', async () => {
     const id = fresh('echo');
     await seedVideoAsk(h, id);
@@ -207,7 +191,7 @@ describe('proxy: forwarding', () => {
 
   it('keeps the provider’s own headers and strips hop-by-hop ones, those its Connection names, and Latchkey-*', async () => {
     const id = fresh('hop');
-    await seedApiKey('odd-upstream', 'odd-key', id);
+    await seedApiKeyConnection(h.store, 'odd-upstream', id, 'odd-key');
     const res = await rawRequest(latchkey.port, {
       path: '/proxy/odd-upstream/hop',
       headers: { ...apiAuth, 'connection-id': id },
@@ -225,7 +209,7 @@ describe('proxy: forwarding', () => {
 
   it('hands a redirect back to the caller instead of following it with the credential', async () => {
     const id = fresh('redirect');
-    await seedApiKey('odd-upstream', 'odd-key', id);
+    await seedApiKeyConnection(h.store, 'odd-upstream', id, 'odd-key');
     const res = await rawRequest(latchkey.port, {
       path: '/proxy/odd-upstream/redirect',
       headers: { ...apiAuth, 'connection-id': id },
@@ -256,7 +240,7 @@ describe('proxy: forwarding', () => {
   it('uses an api_key provider’s key in its declared header and format', async () => {
     const id = fresh('key');
     const tokens = h.sandbox.issueTokensDirectly();
-    await seedApiKey('sandbox-key', tokens.access_token, id);
+    await seedApiKeyConnection(h.store, 'sandbox-key', id, tokens.access_token);
     const res = await rawRequest(latchkey.port, {
       path: '/proxy/sandbox-key/me',
       headers: { ...apiAuth, 'connection-id': id },
@@ -340,21 +324,7 @@ describe('proxy: forwarding', () => {
     });
 
     it('replays the buffered body on the retry, and passes a second 401 through instead of looping', async () => {
-      const tokens = h.sandbox.issueTokensDirectly();
-      const now = Date.now();
-      await h.store.saveConnection({
-        provider: 'refuser',
-        connectionId: 'default',
-        authMode: 'oauth2',
-        status: 'active',
-        scopes: [],
-        expiresAt: now + 3600_000,
-        createdAt: now,
-        updatedAt: now,
-        lastRefreshedAt: null,
-        account: null,
-        credentials: { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, tokenType: 'Bearer' },
-      });
+      const tokens = await seedOAuthConnection(h.store, h.sandbox, { provider: 'refuser', scopes: [] });
       const res = await rawRequest(latchkey.port, {
         method: 'PUT',
         path: '/proxy/refuser/items/1',
@@ -367,29 +337,22 @@ describe('proxy: forwarding', () => {
       expect(res.headers['latchkey-error']).toBeUndefined();
       expect(h.sandbox.stats.refreshGrants).toBe(1);
       expect(upstreamSeen.map((s) => s.body)).toEqual(['the same body twice', 'the same body twice']);
-      expect(upstreamSeen[0]?.headers.authorization).toBe(`Bearer ${tokens.access_token}`);
+      expect(upstreamSeen[0]?.headers.authorization).toBe(`Bearer ${tokens.accessToken}`);
       expect(upstreamSeen[1]?.headers.authorization).not.toBe(upstreamSeen[0]?.headers.authorization);
     });
 
     it('answers 409 reauth_required when the provider refuses the refresh token', async () => {
-      const now = Date.now();
-      await h.store.saveConnection({
-        provider: 'videoask',
-        connectionId: 'revoked',
-        authMode: 'oauth2',
-        status: 'active',
-        scopes: [],
-        expiresAt: now + 3600_000,
-        createdAt: now,
-        updatedAt: now,
-        lastRefreshedAt: null,
-        account: null,
-        credentials: {
-          accessToken: 'at-the-sandbox-never-issued',
-          refreshToken: 'rt-the-sandbox-never-issued',
-          tokenType: 'Bearer',
-        },
-      });
+      await h.store.saveConnection(
+        connectionInput({
+          provider: 'videoask',
+          connectionId: 'revoked',
+          credentials: {
+            accessToken: 'at-the-sandbox-never-issued',
+            refreshToken: 'rt-the-sandbox-never-issued',
+            tokenType: 'Bearer',
+          },
+        }),
+      );
       const res = await rawRequest(latchkey.port, {
         path: '/proxy/videoask/me',
         headers: { ...apiAuth, 'connection-id': 'revoked' },
@@ -403,7 +366,7 @@ describe('proxy: forwarding', () => {
 
     it('passes an api_key provider’s 401 straight through: there is nothing to refresh', async () => {
       const id = fresh('bad-key');
-      await seedApiKey('sandbox-key', 'not-a-sandbox-token', id);
+      await seedApiKeyConnection(h.store, 'sandbox-key', id, 'not-a-sandbox-token');
       const res = await rawRequest(latchkey.port, {
         path: '/proxy/sandbox-key/me',
         headers: { ...apiAuth, 'connection-id': id },

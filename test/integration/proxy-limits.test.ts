@@ -3,6 +3,7 @@ import { createApp } from '../../src/app';
 import { createLogger } from '../../src/logger';
 import { startHarness, type Harness } from '../helpers/harness';
 import { apiAuth, apiRequestsOf, listen, rawRequest, seedVideoAsk, type Listening } from '../helpers/proxy-harness';
+import { seedApiKeyConnection } from '../helpers/seed';
 
 const BODY_LIMIT = 1024;
 const UPSTREAM_TIMEOUT_MS = 300;
@@ -98,33 +99,8 @@ describe('proxy: limits', () => {
     });
     latchkey = await listen(h.app);
     await seedVideoAsk(h);
-    const now = Date.now();
-    await h.store.saveConnection({
-      provider: 'bulk',
-      connectionId: 'default',
-      authMode: 'api_key',
-      status: 'active',
-      scopes: [],
-      expiresAt: null,
-      createdAt: now,
-      updatedAt: now,
-      lastRefreshedAt: null,
-      account: null,
-      credentials: { apiKey: 'bulk-key' },
-    });
-    await h.store.saveConnection({
-      provider: 'gone',
-      connectionId: 'default',
-      authMode: 'api_key',
-      status: 'active',
-      scopes: [],
-      expiresAt: null,
-      createdAt: now,
-      updatedAt: now,
-      lastRefreshedAt: null,
-      account: null,
-      credentials: { apiKey: 'gone-key' },
-    });
+    await seedApiKeyConnection(h.store, 'bulk', 'default', 'bulk-key');
+    await seedApiKeyConnection(h.store, 'gone', 'default', 'gone-key');
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import type { ConnectionEventType, EventSink } from '../../src/events';
 import { createLogger } from '../../src/logger';
 import { PUBLIC_URL, startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
 import { seedVideoAsk } from '../helpers/proxy-harness';
+import { seedOAuthConnection } from '../helpers/seed';
 
 /**
  * The service API's connection routes and the ops routes (CONTRACT "Service API", "Operations"),
@@ -84,22 +85,12 @@ describe('service API', () => {
   const api = () => supertest(app);
 
   async function seed(provider: string, connectionId: string) {
-    const tokens = h.sandbox.issueTokensDirectly();
-    const now = Date.now();
-    await h.store.saveConnection({
+    const { accessToken, refreshToken } = await seedOAuthConnection(h.store, h.sandbox, {
       provider,
       connectionId,
-      authMode: 'oauth2',
-      status: 'active',
       scopes: ['openid'],
-      expiresAt: now + 3600_000,
-      createdAt: now,
-      updatedAt: now,
-      lastRefreshedAt: null,
-      account: null,
-      credentials: { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, tokenType: 'Bearer' },
     });
-    return tokens;
+    return { access_token: accessToken, refresh_token: refreshToken };
   }
 
   describe('authentication', () => {

@@ -1,6 +1,7 @@
 import supertest from 'supertest';
 import { startHarness, type Harness } from '../helpers/harness';
 import { seedConnection } from '../helpers/latchkey-process';
+import { seedApiKeyConnection } from '../helpers/seed';
 
 describe('token routes', () => {
   let h: Harness;
@@ -47,20 +48,7 @@ describe('token routes', () => {
     });
 
     it('answers an api_key connection with its key', async () => {
-      const now = Date.now();
-      await h.store.saveConnection({
-        provider: 'webinargeek',
-        connectionId: 'keyed',
-        authMode: 'api_key',
-        status: 'active',
-        scopes: [],
-        expiresAt: null,
-        createdAt: now,
-        updatedAt: now,
-        lastRefreshedAt: null,
-        account: null,
-        credentials: { apiKey: 'wg-key-123' },
-      });
+      await seedApiKeyConnection(h.store, 'webinargeek', 'keyed', 'wg-key-123');
       const res = await h.api().get('/connections/webinargeek/keyed/token');
       expect(res.body).toEqual({ access_token: 'wg-key-123', token_type: 'api_key', expires_at: null });
     });
