@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(opsRoutes(store, metrics));
 
   const apiKey = requireApiKey(config.connectorApiKeys);
-  const serviceLimit = rateLimit({ config, store }, 'service');
+  const serviceLimit = rateLimit({ config, store, clock }, 'service');
   // /proxy is the hot path: served ahead of Express, behind the same key check and limit.
   const proxy = proxyRoutes({ config, providers, credentials, metrics, logger, clock, guards: [apiKey, serviceLimit] });
   mountAhead(app, proxy.handle);
@@ -78,7 +78,7 @@ export function createApp(deps: AppDeps): Express {
 
   const session = sessionMiddleware(config, store);
   app.use(['/', ...BROWSER_PATHS], securityHeaders(config));
-  app.use(BROWSER_PATHS, rateLimit({ config, store }, 'browser'), session);
+  app.use(BROWSER_PATHS, rateLimit({ config, store, clock }, 'browser'), session);
   app.get('/', session);
   app.use(connectRoutes(flow));
 

@@ -39,8 +39,10 @@ export interface Config {
   upstreamTimeoutMs: number;
   /** Timeout of a token request; the refresh lock lives longer than this. */
   tokenRequestTimeoutMs: number;
-  /** Requests per minute per client IP on /auth and /callback, and per API key on the service API. */
+  /** Requests per minute per client IP on /auth and /callback. */
   rateLimitPerMinute: number;
+  /** Requests per minute per API key on the service API (the proxy included). */
+  serviceRateLimitPerMinute: number;
   /** Bound on the graceful shutdown. */
   shutdownTimeoutMs: number;
   /** TTL of a connection's refresh lock; unset: the token request timeout + 5 s. */
@@ -109,6 +111,7 @@ const envSchema = z.object({
   UPSTREAM_TIMEOUT_MS: intWithin(1, 600_000, 30_000),
   TOKEN_REQUEST_TIMEOUT_MS: intWithin(100, 120_000, 10_000),
   RATE_LIMIT_PER_MINUTE: intWithin(0, 10_000_000, 600),
+  SERVICE_RATE_LIMIT_PER_MINUTE: intWithin(0, 100_000_000, 60_000),
   SHUTDOWN_TIMEOUT_MS: intWithin(0, 600_000, 10_000),
   REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(50).max(600_000).optional()),
   REFRESH_COOLDOWN_MS: intWithin(0, 600_000, 5000),
@@ -210,6 +213,7 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     tokenRequestTimeoutMs: e.TOKEN_REQUEST_TIMEOUT_MS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    serviceRateLimitPerMinute: e.SERVICE_RATE_LIMIT_PER_MINUTE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     refreshLockTtlMs: e.REFRESH_LOCK_TTL_MS,
     refreshCooldownMs: e.REFRESH_COOLDOWN_MS,

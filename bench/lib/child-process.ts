@@ -20,7 +20,7 @@ export interface Listening {
  * In a child: answer `usage` messages with this process's CPU time and peak RSS, and exit on
  * `stop` (or when the parent goes away, so no child outlives the benchmark).
  */
-export function reportUsageOnRequest(stop: () => void): void {
+export function reportUsageOnRequest(stop: () => void | Promise<void>): void {
   let peakRss = 0;
   let sampler: NodeJS.Timeout | undefined;
   const sample = () => {
@@ -33,8 +33,7 @@ export function reportUsageOnRequest(stop: () => void): void {
       const cpu = process.cpuUsage();
       process.send!({ type: 'usage', cpuMicros: cpu.user + cpu.system, maxRssBytes: peakRss });
     } else if (message.type === 'stop') {
-      stop();
-      process.exit(0);
+      void Promise.resolve(stop()).finally(() => process.exit(0));
     }
   });
   process.on('disconnect', () => process.exit(0));

@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { buildProviderRegistry } from '../../src/providers/registry';
 import { openStore } from '../../src/store';
+import { waitForReady } from '../../src/store/redis-client';
 import { reportUsageOnRequest } from './child-process';
 import { BENCH_API_KEY, BENCH_TOKEN } from './constants';
 
@@ -16,22 +17,38 @@ type Mode = 'latchkey' | 'baseline' | 'floor';
 const mode = process.argv[2] as Mode;
 const upstream = process.argv[3]!;
 
-/** Latchkey as deployed: the whole app, the memory store seeded with one valid connection. */
-async function latchkey(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
-  const env = {
+/**
+ * Latchkey as deployed: the whole app seeded with one valid connection. With BENCH_REDIS_URL it
+ * runs on Redis with the shared rate limit on (a Redis round trip per call, as in production, at
+ * a limit no run reaches); without, on the memory store with the limit off.
+ */
+async function latchkey(): Promise<{
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  close(): Promise<void>;
+}> {
+  const redisUrl = process.env.BENCH_REDIS_URL;
+  const prefix = `lkbench:${process.pid}:`;
+  const env: Record<string, string> = {
     NODE_ENV: 'test',
     PUBLIC_URL: 'http://127.0.0.1',
     CONNECTOR_API_KEYS: BENCH_API_KEY,
     VIDEOASK_CLIENT_ID: 'bench-client',
     VIDEOASK_CLIENT_SECRET: 'bench-secret',
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-    RATE_LIMIT_PER_MINUTE: '0',
+    ...(redisUrl
+      ? {
+          REDIS_URL: redisUrl,
+          REDIS_KEY_PREFIX: prefix,
+          SERVICE_RATE_LIMIT_PER_MINUTE: process.env.BENCH_SERVICE_RATE_LIMIT ?? '100000000',
+        }
+      : { SERVICE_RATE_LIMIT_PER_MINUTE: '0' }),
   };
   const { config } = parseConfig(env);
   const providers = buildProviderRegistry(env, [
     { source: 'bench', entries: [{ id: 'videoask', apiBaseUrl: upstream }] },
   ]);
-  const { store } = openStore(config, systemClock);
+  const { store, redis } = openStore(config, systemClock);
+  if (redis) await waitForReady(redis, 5000);
   const now = Date.now();
   await store.saveConnection({
     provider: 'videoask',
@@ -46,7 +63,17 @@ async function latchkey(): Promise<(req: IncomingMessage, res: ServerResponse) =
     account: null,
     credentials: { accessToken: BENCH_TOKEN, refreshToken: 'bench-refresh-token', tokenType: 'Bearer' },
   });
-  return createApp({ config, store, providers, logger: createLogger(config.logLevel) });
+  const handler = createApp({ config, store, providers, logger: createLogger(config.logLevel) });
+  return {
+    handler,
+    async close() {
+      if (redis) {
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length) await redis.del(...keys);
+      }
+      await store.close();
+    },
+  };
 }
 
 /** What a team would hand-roll: Express and http-proxy-middleware adding a static header. */
@@ -90,13 +117,19 @@ function floor(): (req: IncomingMessage, res: ServerResponse) => void {
 }
 
 async function main(): Promise<void> {
-  const handler = mode === 'latchkey' ? await latchkey() : mode === 'baseline' ? baseline() : floor();
-  const server: Server = createServer(handler);
+  const app =
+    mode === 'latchkey'
+      ? await latchkey()
+      : { handler: mode === 'baseline' ? baseline() : floor(), close: async () => {} };
+  const server: Server = createServer(app.handler);
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1', () => {
     process.send!({ type: 'listening', port: (server.address() as AddressInfo).port });
   });
-  reportUsageOnRequest(() => server.close());
+  reportUsageOnRequest(async () => {
+    server.close();
+    await app.close();
+  });
 }
 
 void main();

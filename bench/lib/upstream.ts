@@ -26,4 +26,6 @@ server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
   process.send!({ type: 'listening', port: (server.address() as AddressInfo).port, bytes: body.length });
 });
-reportUsageOnRequest(() => server.close());
+reportUsageOnRequest(() => {
+  server.close();
+});

@@ -45,7 +45,8 @@ export interface KvBackend {
   addMember(setKey: string, member: string): Promise<void>;
   removeMember(setKey: string, member: string): Promise<void>;
   members(setKey: string): Promise<string[]>;
-  incrWindow(key: string, windowMs: number): Promise<{ count: number; ttlMs: number }>;
+  /** Adds `by` to the window's count (starting the window when it is new). */
+  incrWindow(key: string, windowMs: number, by: number): Promise<{ count: number; ttlMs: number }>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -147,8 +147,8 @@ export class KvStore implements Store {
     return this.backend.exists(this.keys.lock(name));
   }
 
-  async hit(key: string, windowMs: number): Promise<RateWindow> {
-    const { count, ttlMs } = await this.backend.incrWindow(this.keys.rate(key), windowMs);
+  async hit(key: string, windowMs: number, by = 1): Promise<RateWindow> {
+    const { count, ttlMs } = await this.backend.incrWindow(this.keys.rate(key), windowMs, by);
     return { count, resetMs: ttlMs > 0 ? ttlMs : windowMs };
   }
 

@@ -128,9 +128,9 @@ export class MemoryBackend implements KvBackend {
     return [...this.set_(setKey)];
   }
 
-  async incrWindow(key: string, windowMs: number): Promise<{ count: number; ttlMs: number }> {
+  async incrWindow(key: string, windowMs: number, by: number): Promise<{ count: number; ttlMs: number }> {
     const entry = this.live(key);
-    const count = (entry && typeof entry.value === 'string' ? Number(entry.value) : 0) + 1;
+    const count = (entry && typeof entry.value === 'string' ? Number(entry.value) : 0) + by;
     const expiresAt = entry?.expiresAt ?? this.clock.now() + windowMs;
     this.entries.set(key, { value: String(count), expiresAt });
     return { count, ttlMs: expiresAt - this.clock.now() };

@@ -41,7 +41,7 @@ return 0
 `;
 
 const INCR_WINDOW = `
-local c = redis.call('INCR', KEYS[1])
+local c = redis.call('INCRBY', KEYS[1], ARGV[2])
 local t = redis.call('PTTL', KEYS[1])
 if t < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -55,7 +55,7 @@ type Scripted = RedisClient & {
   lkReadConnection(main: string, access: string): Promise<[string | null, string, string | null] | null>;
   lkDelIfEquals(key: string, value: string): Promise<number>;
   lkPexpireIfEquals(key: string, value: string, ttlMs: string): Promise<number>;
-  lkIncrWindow(key: string, windowMs: string): Promise<[number, number]>;
+  lkIncrWindow(key: string, windowMs: string, by: string): Promise<[number, number]>;
 };
 
 /** The Redis (or Redis Cluster) medium of the store. Connectivity failures become `store_unavailable`. */
@@ -161,8 +161,8 @@ export class RedisBackend implements KvBackend {
     return this.run(() => this.redis.smembers(setKey));
   }
 
-  async incrWindow(key: string, windowMs: number): Promise<{ count: number; ttlMs: number }> {
-    const [count, ttlMs] = await this.run(() => this.redis.lkIncrWindow(key, String(windowMs)));
+  async incrWindow(key: string, windowMs: number, by: number): Promise<{ count: number; ttlMs: number }> {
+    const [count, ttlMs] = await this.run(() => this.redis.lkIncrWindow(key, String(windowMs), String(by)));
     return { count: Number(count), ttlMs: Number(ttlMs) };
   }
 

@@ -111,8 +111,8 @@ export interface Store {
   /** True while someone holds the lock. */
   isLocked(name: string): Promise<boolean>;
 
-  /** Counts a hit in a fixed window shared by every instance. */
-  hit(key: string, windowMs: number): Promise<RateWindow>;
+  /** Counts `by` hits (default 1) in a fixed window shared by every instance. */
+  hit(key: string, windowMs: number, by?: number): Promise<RateWindow>;
 
   /** Milliseconds left on a connection's keys (-1: no TTL, -2: absent), for tests and ops. */
   inspectTtl(provider: string, connectionId: string): Promise<{ connection: number; accessToken: number }>;

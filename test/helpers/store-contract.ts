@@ -221,6 +221,7 @@ export function storeContract(
       expect(second.resetMs).toBeGreaterThan(0);
       expect(second.resetMs).toBeLessThanOrEqual(60_000);
       expect((await store.hit('ip:2', 60_000)).count).toBe(1);
+      expect((await store.hit('ip:2', 60_000, 5)).count).toBe(6);
     });
   });
 }

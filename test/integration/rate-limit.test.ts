@@ -36,7 +36,7 @@ describe('rate limits shared through Redis', () => {
     supertest(h.app).get('/connections').set('Authorization', `Bearer ${key}`);
 
   it('counts service API calls of one key across both instances and answers 429 rate_limited with Retry-After', async () => {
-    await startPair({ RATE_LIMIT_PER_MINUTE: '3' });
+    await startPair({ SERVICE_RATE_LIMIT_PER_MINUTE: '3' });
     expect((await list(a)).status).toBe(200);
     expect((await list(b)).status).toBe(200);
     expect((await list(a)).status).toBe(200);
@@ -53,7 +53,7 @@ describe('rate limits shared through Redis', () => {
   });
 
   it('gives each API key a budget of its own', async () => {
-    await startPair({ RATE_LIMIT_PER_MINUTE: '2' });
+    await startPair({ SERVICE_RATE_LIMIT_PER_MINUTE: '2' });
     await list(a);
     await list(b);
     expect((await list(a)).status).toBe(429);
@@ -82,14 +82,14 @@ describe('rate limits shared through Redis', () => {
   });
 
   it('does not count the API key of a service call against the IP of a browser, nor the reverse', async () => {
-    await startPair({ RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '1' });
+    await startPair({ RATE_LIMIT_PER_MINUTE: '1', SERVICE_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '1' });
     expect((await supertest(a.app).get('/auth/videoask').set('X-Forwarded-For', '198.51.100.7')).status).toBe(302);
     expect((await list(a).set('X-Forwarded-For', '198.51.100.7')).status).toBe(200);
     expect((await list(b).set('X-Forwarded-For', '198.51.100.7')).status).toBe(429);
   });
 
-  it('lets everything through when RATE_LIMIT_PER_MINUTE is 0', async () => {
-    await startPair({ RATE_LIMIT_PER_MINUTE: '0' });
+  it('lets everything through when the limits are 0', async () => {
+    await startPair({ RATE_LIMIT_PER_MINUTE: '0', SERVICE_RATE_LIMIT_PER_MINUTE: '0' });
     for (let i = 0; i < 5; i++) expect((await list(i % 2 ? a : b)).status).toBe(200);
   });
 });
@@ -119,6 +119,7 @@ describe('rate limits when Redis does not answer', () => {
       NODE_ENV: 'test',
       REDIS_URL: `redis://127.0.0.1:${(blackHole.address() as AddressInfo).port}`,
       RATE_LIMIT_PER_MINUTE: '5',
+      SERVICE_RATE_LIMIT_PER_MINUTE: '5',
       CONNECTOR_API_KEYS: TEST_API_KEY,
       SESSION_SECRET: 'test-session-secret-0123456789',
       ALLOW_ANONYMOUS_CONNECT: 'true',
