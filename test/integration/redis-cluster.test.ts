@@ -21,6 +21,7 @@ import {
   type RedisClusterFixture,
 } from '../helpers/redis-cluster';
 import { storeContract } from '../helpers/store-contract';
+import { connectionInput } from '../helpers/seed';
 
 let fixture: RedisClusterFixture;
 
@@ -125,19 +126,16 @@ describe('the store on a Redis Cluster', () => {
     const { client, store } = await openClusterStore(clock, prefix);
     try {
       for (let i = 0; i < 12; i++) {
-        await store.saveConnection({
-          provider: 'videoask',
-          connectionId: `acct-${i}`,
-          authMode: 'oauth2',
-          status: 'active',
-          scopes: [],
-          expiresAt: clock.now() + 3600_000,
-          createdAt: clock.now(),
-          updatedAt: clock.now(),
-          lastRefreshedAt: null,
-          account: null,
-          credentials: { accessToken: `at-${i}`, refreshToken: `rt-${i}` },
-        });
+        await store.saveConnection(
+          connectionInput(
+            {
+              provider: 'videoask',
+              connectionId: `acct-${i}`,
+              credentials: { accessToken: `at-${i}`, refreshToken: `rt-${i}` },
+            },
+            clock.now(),
+          ),
+        );
       }
       const keys = await clusterKeysUnder(client, prefix);
       const slots = new Map<string, number>();

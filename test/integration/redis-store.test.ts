@@ -6,6 +6,7 @@ import { testEncryptionKey } from '../helpers/keys';
 import { deleteUnder, keysUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { storeContract } from '../helpers/store-contract';
 import { FakeClock } from '../../src/clock';
+import { connectionInput } from '../helpers/seed';
 
 storeContract(
   'redis',
@@ -44,19 +45,16 @@ describe('redis store at rest', () => {
     const raw = rawRedis();
     try {
       await new Promise((r) => (client.status === 'ready' ? r(null) : client.once('ready', r)));
-      await store.saveConnection({
-        provider: 'videoask',
-        connectionId: 'acct-9',
-        authMode: 'oauth2',
-        status: 'active',
-        scopes: [],
-        expiresAt: clock.now() + 3600_000,
-        createdAt: clock.now(),
-        updatedAt: clock.now(),
-        lastRefreshedAt: null,
-        account: null,
-        credentials: { accessToken: 'canary-access-7f3a', refreshToken: 'canary-refresh-91bc' },
-      });
+      await store.saveConnection(
+        connectionInput(
+          {
+            provider: 'videoask',
+            connectionId: 'acct-9',
+            credentials: { accessToken: 'canary-access-7f3a', refreshToken: 'canary-refresh-91bc' },
+          },
+          clock.now(),
+        ),
+      );
       const keys = await keysUnder(raw, prefix);
       expect(keys.sort()).toEqual(
         [`${prefix}conn:{videoask:acct-9}`, `${prefix}conn:{videoask:acct-9}:at`, `${prefix}connections`].sort(),

@@ -12,6 +12,7 @@ import { main } from '../../src/tools/reencrypt';
 import { reencryptConnections } from '../../src/tools/reencrypt-connections';
 import { encryptionKeyEnv, testEncryptionKey } from '../helpers/keys';
 import { deleteUnder, keysUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
+import { connectionInput } from '../helpers/seed';
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '../..');
@@ -31,24 +32,22 @@ describe('re-encrypting every connection with the first key', () => {
     return new KvStore({ backend: new RedisBackend(client), cipher: new CredentialCipher(keys), clock, prefix });
   }
 
-  const oauth = (connectionId: string, over: Partial<ConnectionInput> = {}): ConnectionInput => ({
-    provider: 'videoask',
-    connectionId,
-    authMode: 'oauth2',
-    status: 'active',
-    scopes: ['openid'],
-    expiresAt: clock.now() + 3600_000,
-    createdAt: clock.now(),
-    updatedAt: clock.now(),
-    lastRefreshedAt: null,
-    account: { id: 'u1', label: 'someone@example.com' },
-    credentials: {
-      accessToken: `canary-at-${connectionId}`,
-      refreshToken: `canary-rt-${connectionId}`,
-      tokenType: 'Bearer',
-    },
-    ...over,
-  });
+  const oauth = (connectionId: string, over: Partial<ConnectionInput> = {}): ConnectionInput =>
+    connectionInput(
+      {
+        provider: 'videoask',
+        connectionId,
+        scopes: ['openid'],
+        account: { id: 'u1', label: 'someone@example.com' },
+        credentials: {
+          accessToken: `canary-at-${connectionId}`,
+          refreshToken: `canary-rt-${connectionId}`,
+          tokenType: 'Bearer',
+        },
+        ...over,
+      },
+      clock.now(),
+    );
 
   /** The key id of every sealed value under the prefix: the secrets of each connection and each access token. */
   async function sealedKeyIds(): Promise<string[]> {
