@@ -31,15 +31,6 @@ export interface ConnectPageModel {
   anonymousConnect: boolean;
 }
 
-const FIRST_PROVIDER = 'videoask';
-
-/** VideoAsk first, then the other enabled providers by name. */
-function orderProviders(providers: Provider[]): Provider[] {
-  return [...providers].sort((a, b) =>
-    a.id === FIRST_PROVIDER ? -1 : b.id === FIRST_PROVIDER ? 1 : a.displayName.localeCompare(b.displayName),
-  );
-}
-
 function displayNameOf(providers: Provider[], id: string): string {
   return providers.find((p) => p.id === id)?.displayName ?? id;
 }
@@ -94,8 +85,8 @@ function renderProvider(provider: Provider, basePath: string, primary: boolean):
 }
 
 function renderProviders(model: ConnectPageModel): string {
-  const providers = orderProviders(model.providers);
-  const items = providers.map((p, i) => renderProvider(p, model.basePath, i === 0)).join('\n');
+  // In catalog order: the built-in entries (VideoAsk first), then PROVIDERS_FILE additions.
+  const items = model.providers.map((p, i) => renderProvider(p, model.basePath, i === 0)).join('\n');
   const note = model.anonymousConnect
     ? ''
     : '<p class="hint">To connect, use the link or button your application gives you: it tells Latchkey which account to connect.</p>';
