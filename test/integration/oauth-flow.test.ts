@@ -1,6 +1,12 @@
 import { keysUnder, rawRedis } from '../helpers/redis';
 import { callbackPath, connectVideoAsk, consent, PUBLIC_URL, startHarness, type Harness } from '../helpers/harness';
+import supertest from 'supertest';
+import { createApp } from '../../src/app';
+import { systemClock } from '../../src/clock';
+import { createLogger } from '../../src/logger';
 import { s256 } from '../../src/oauth/pkce';
+import { openStore } from '../../src/store';
+import { waitForReady } from '../../src/store/redis-client';
 
 describe('the authorization-code flow against the sandbox provider', () => {
   let h: Harness;
@@ -253,6 +259,26 @@ describe('the authorization-code flow against the sandbox provider', () => {
     expect(back.origin + back.pathname).toBe('https://app.example.com/settings');
     expect(back.searchParams.get('tab')).toBe('1');
     expect(back.searchParams.get('status')).toBe('connected');
+  });
+
+  it('finishes on another instance a flow started on one that has since stopped (SECURITY.md 18)', async () => {
+    h = await startHarness();
+    const start = await h.browser().get('/auth/videoask?connection_id=moved');
+    const cookie = start.headers['set-cookie']![0]!.split(';')[0]!;
+    const redirect = await consent(start.headers.location!, 'approve');
+
+    // A second instance with nothing in memory from the first: everything it needs is in Redis.
+    const { store, redis } = openStore(h.config, systemClock);
+    try {
+      expect(await waitForReady(redis!, 5000)).toBe(true);
+      const other = createApp({ config: h.config, store, providers: h.providers, logger: createLogger('silent') });
+      const done = await supertest(other).get(callbackPath(redirect)).set('Cookie', cookie);
+      expect(done.status).toBe(303);
+      expect(new URL(done.headers.location!).searchParams.get('status')).toBe('connected');
+      expect((await store.getConnection('videoask', 'moved'))?.status).toBe('active');
+    } finally {
+      await store.close();
+    }
   });
 
   it('makes the proxy use the new token right after a reconnect, not a cached one', async () => {
