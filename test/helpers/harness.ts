@@ -1,4 +1,8 @@
+import axios from 'axios';
 import supertest from 'supertest';
+import { createCredentialSource, type CredentialSource, type RefreshSettings } from '../../src/client';
+import { noopEvents } from '../../src/events';
+import { createMetrics } from '../../src/metrics';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
 import { FakeClock, systemClock, type Clock } from '../../src/clock';
@@ -135,3 +139,17 @@ export async function connectVideoAsk(
 }
 
 export { FakeClock };
+
+/** A credential source of its own on the harness's store: several of them behave like separate instances. */
+export function credentialSourceFor(h: Harness, refresh: Partial<RefreshSettings> = {}): CredentialSource {
+  return createCredentialSource({
+    config: h.config,
+    store: h.store,
+    clock: { now: () => Date.now() },
+    http: axios.create(),
+    events: noopEvents,
+    logger: createLogger('silent'),
+    metrics: createMetrics(),
+    refresh,
+  });
+}

@@ -1,10 +1,7 @@
 import axios from 'axios';
-import { createApiClient, createCredentialSource, type CredentialSource } from '../../src/client';
-import { createLogger } from '../../src/logger';
-import { createMetrics } from '../../src/metrics';
-import { noopEvents } from '../../src/events';
+import { createApiClient, type CredentialSource } from '../../src/client';
 import type { Provider } from '../../src/providers/registry';
-import { startHarness, type Harness } from '../helpers/harness';
+import { credentialSourceFor, startHarness, type Harness } from '../helpers/harness';
 import { refreshTokensSent, seedConnection } from '../helpers/latchkey-process';
 
 /**
@@ -27,17 +24,7 @@ describe('concurrent calls on an expired token, in one process', () => {
   });
 
   /** A coordinator of its own: several of them on one Redis behave like separate instances. */
-  const instance = (refresh: { lockTtlMs?: number } = {}): CredentialSource =>
-    createCredentialSource({
-      config: h.config,
-      store: h.store,
-      clock: { now: () => Date.now() },
-      http,
-      events: noopEvents,
-      logger: createLogger('silent'),
-      metrics: createMetrics(),
-      refresh,
-    });
+  const instance = (refresh: { lockTtlMs?: number } = {}): CredentialSource => credentialSourceFor(h, refresh);
 
   /** The connection still refreshes: its stored refresh token is the newest of its family. */
   const expectNewestRefreshTokenStored = async (connectionId: string) => {

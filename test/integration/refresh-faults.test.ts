@@ -1,9 +1,6 @@
 import axios from 'axios';
-import { createApiClient, createCredentialSource, type ConnectionClient } from '../../src/client';
-import { noopEvents } from '../../src/events';
-import { createLogger } from '../../src/logger';
-import { createMetrics } from '../../src/metrics';
-import { connectVideoAsk, startHarness, type Harness } from '../helpers/harness';
+import { createApiClient, type ConnectionClient } from '../../src/client';
+import { connectVideoAsk, credentialSourceFor, startHarness, type Harness } from '../helpers/harness';
 import { refreshTokensSent, seedConnection, waitUntil } from '../helpers/latchkey-process';
 
 /** SECURITY.md §14, §15 and §19 on the real Redis and the strict-rotation sandbox; state read back through the API. */
@@ -21,15 +18,7 @@ describe('refresh faults', () => {
   });
 
   const clientFor = (connectionId: string): ConnectionClient => {
-    const credentials = createCredentialSource({
-      config: h.config,
-      store: h.store,
-      clock: { now: () => Date.now() },
-      http,
-      events: noopEvents,
-      logger: createLogger('silent'),
-      metrics: createMetrics(),
-    });
+    const credentials = credentialSourceFor(h);
     return createApiClient({ credentials, http }).forConnection(h.providers.require('videoask'), connectionId);
   };
   const statusOf = async (connectionId: string) =>

@@ -5,6 +5,7 @@ import { createApiClient, resolveApiUrl, type CredentialSource, type ResolvedCre
 import { buildProviderRegistry, type Provider } from '../../src/providers/registry';
 import type { Connection } from '../../src/store';
 import { freePort } from '../helpers/latchkey-process';
+import { useStrictNock } from '../helpers/strict-nock';
 
 const API = 'https://api.provider.test';
 
@@ -74,21 +75,9 @@ describe('authenticated API client', () => {
     sleeps.push(ms);
   };
 
-  beforeAll(() => {
-    nock.disableNetConnect();
-    nock.enableNetConnect(/^(127\.0\.0\.1|localhost)(:\d+)?$/);
-  });
-  afterAll(() => {
-    nock.enableNetConnect();
-    nock.restore();
-  });
+  useStrictNock();
   beforeEach(() => {
     sleeps = [];
-  });
-  afterEach(() => {
-    const pending = nock.pendingMocks();
-    nock.cleanAll();
-    expect(pending).toEqual([]);
   });
 
   const clientFor = (source: CredentialSource, provider: Provider | string = acme) =>

@@ -12,6 +12,7 @@ import { CredentialCipher, type Connection, type ConnectionInput, type Store } f
 import { KvStore } from '../../src/store/kv-store';
 import { MemoryBackend } from '../../src/store/memory-backend';
 import { testEncryptionKey } from '../helpers/keys';
+import { useStrictNock } from '../helpers/strict-nock';
 
 const PROVIDER_URL = 'https://provider.test';
 const HOUR = 3600_000;
@@ -24,14 +25,7 @@ describe('credential source (refresh coordinator) on the memory store', () => {
   let events: Array<{ type: ConnectionEventType; connectionId: string }>;
   let metrics: Metrics;
 
-  beforeAll(() => {
-    nock.disableNetConnect();
-    nock.enableNetConnect(/^(127\.0\.0\.1|localhost)(:\d+)?$/);
-  });
-  afterAll(() => {
-    nock.enableNetConnect();
-    nock.restore();
-  });
+  useStrictNock();
 
   beforeEach(() => {
     clock = new FakeClock(Date.UTC(2026, 0, 1));
@@ -60,12 +54,6 @@ describe('credential source (refresh coordinator) on the memory store', () => {
       metrics,
       refresh: { lockPollMs: 5, cooldownMs: 10_000, tokenRequestTimeoutMs: 300 },
     });
-  });
-
-  afterEach(() => {
-    const pending = nock.pendingMocks();
-    nock.cleanAll();
-    expect(pending).toEqual([]);
   });
 
   const seed = (over: Partial<ConnectionInput> = {}): Promise<Connection> =>

@@ -3,6 +3,7 @@ import nock from 'nock';
 import { basicAuthorization, exchangeCode, refreshTokenGrant, TokenEndpointError } from '../../src/oauth/token-client';
 import { parseTokenResponse } from '../../src/oauth/token-response';
 import type { OAuth2Provider } from '../../src/providers/registry';
+import { useStrictNock } from '../helpers/strict-nock';
 
 const provider = (over: Partial<OAuth2Provider> = {}): OAuth2Provider => ({
   id: 'acme',
@@ -30,15 +31,7 @@ const provider = (over: Partial<OAuth2Provider> = {}): OAuth2Provider => ({
 
 const deps = { http: axios.create(), timeoutMs: 2000, now: () => 1_000_000 };
 
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  expect(nock.isDone()).toBe(true);
-  nock.cleanAll();
-});
-afterAll(() => {
-  nock.enableNetConnect();
-  nock.restore();
-});
+useStrictNock();
 
 describe('token requests', () => {
   it('sends a form body with client_secret_post', async () => {
