@@ -94,6 +94,11 @@ export class SharedRateCounter {
     );
   }
 
+  /** Clears every pending flush timer (shutdown); counts not yet added to the shared one are dropped. */
+  close(): void {
+    for (const [key, window] of this.windows) this.forget(key, window);
+  }
+
   private forget(key: string, window: KeyWindow): void {
     if (window.timer) clearTimeout(window.timer);
     this.windows.delete(key);
