@@ -49,6 +49,11 @@ export interface Config {
   refreshLockTtlMs?: number;
   /** After a failed token request, calls answer 502 at once for this long. */
   refreshCooldownMs: number;
+  /**
+   * While the store is unreachable, the proxy keeps serving credentials it holds in memory that
+   * have not expired (no refresh, nothing written, the rate limit counted locally); false: 503.
+   */
+  degradedMode: boolean;
   /** Raw environment, for the per-provider `<ID>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`. */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -115,6 +120,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: intWithin(0, 600_000, 10_000),
   REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(50).max(600_000).optional()),
   REFRESH_COOLDOWN_MS: intWithin(0, 600_000, 5000),
+  DEGRADED_MODE: bool(true),
 });
 
 export interface ParsedConfig {
@@ -217,6 +223,7 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     refreshLockTtlMs: e.REFRESH_LOCK_TTL_MS,
     refreshCooldownMs: e.REFRESH_COOLDOWN_MS,
+    degradedMode: e.DEGRADED_MODE ?? true,
     env: Object.freeze({ ...env }),
   };
   return { config: Object.freeze(config), warnings };
