@@ -1,25 +1,32 @@
+import type { RequestListener } from 'node:http';
 import axios, { type AxiosInstance } from 'axios';
 import express, { type Express } from 'express';
+import proxyaddr from 'proxy-addr';
 import { createCredentialSource, createWebhookSink, type CredentialSource } from './client';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config';
 import type { FlowDeps } from './connect/authorization-flow';
 import { AppError } from './errors';
 import { noopEvents, type EventSink } from './events';
+import { connectorApiKeyEntries, createApiKeyAuthenticator } from './guards/api-keys';
+import { browserRateKey, createRateLimiter, serviceRateKey } from './guards/rate-limit';
 import { requireApiKey } from './http/api-auth';
 import { connectRoutes } from './http/connect-routes';
 import { errorMiddleware } from './http/errors';
 import { opsRoutes } from './http/ops-routes';
-import { rateLimit, securityHeaders } from './http/protection';
-import { mountAhead, proxyRoutes } from './http/proxy-routes';
-import { requestLogging, requestMetrics } from './http/request-logging';
+import { rateLimitMiddleware, securityHeaders } from './http/protection';
+import { requestLogging } from './http/request-logging';
 import { serviceRoutes } from './http/service-routes';
 import { sessionMiddleware } from './http/session';
 import { tokenRoutes } from './http/token-routes';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
+import { CredentialCache } from './proxy/credential-cache';
+import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
+import { UpstreamAgents } from './proxy/upstream-agents';
 import type { ProviderRegistry } from './providers/registry';
 import type { Store } from './store';
+import { createAccessLog } from './wire/access-log';
 
 export interface AppDeps {
   config: Config;
@@ -35,25 +42,49 @@ export interface AppDeps {
   credentials?: CredentialSource;
 }
 
-/** Paths of the service API, all behind CONNECTOR_API_KEYS. */
-export const SERVICE_PATHS = ['/connect-sessions', '/connections', '/proxy'];
+/** What {@link createApp} built: the request listener, and the way to close what it opened. */
+export interface LatchkeyApp {
+  /** `/proxy/` to the raw proxy handler, everything else to Express. */
+  handler: RequestListener;
+  /** The Express side alone (the listener's other half). */
+  express: Express;
+  /**
+   * Closes, in order, what the app opened: the upstream pools (in-flight calls finish, idle
+   * sockets close), the rate counters' timers, the webhook sender. Not the store: its opener
+   * closes it. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Paths of the service API on the Express side, all behind the API key (the proxy checks its own). */
+const SERVICE_PATHS = ['/connect-sessions', '/connections'];
 /** Paths of the browser routes, the only ones with a session. */
 const BROWSER_PATHS = ['/auth', '/callback'];
 
-/** Builds the Express app from its dependencies; no listen(), no globals. */
-export function createApp(deps: AppDeps): Express {
+/**
+ * Routes `/proxy/` to the raw proxy handler and everything else to Express: one explicit seam,
+ * no patched framework.
+ */
+export function createRequestListener(expressApp: Express, proxy: RequestListener): RequestListener {
+  return (req, res) => (isProxyTarget(req.url) ? proxy(req, res) : expressApp(req, res));
+}
+
+/** Builds the app from its dependencies; no listen(), no globals. */
+export function createApp(deps: AppDeps): LatchkeyApp {
   const { config, store, providers } = deps;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const metrics = deps.metrics ?? createMetrics();
   const clock = deps.clock ?? systemClock;
   const http = deps.http ?? axios.create();
-  const events =
-    deps.events ??
-    (config.webhookUrl && config.webhookSecret
+  const webhooks =
+    config.webhookUrl && config.webhookSecret
       ? createWebhookSink({ url: config.webhookUrl, secret: config.webhookSecret, http, clock, logger })
-      : noopEvents);
-  const credentials =
-    deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
+      : undefined;
+  const events = deps.events ?? webhooks ?? noopEvents;
+  const source = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
+  const cache = new CredentialCache(source, { ttlMs: 1000, clock });
+  // Every route other than the proxy uses this one: its refreshes and deletes also drop the cache's entry.
+  const credentials = cache.notifying();
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
 
   const app = express();
@@ -61,34 +92,62 @@ export function createApp(deps: AppDeps): Express {
   app.disable('etag');
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
+  // Express's own compiled TRUST_PROXY, so both sides log the same client address.
+  const trust = app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1];
+  const accessLog = createAccessLog({ logger, metrics, clientAddress: (req) => proxyaddr(req, trust) });
+  const authenticate = createApiKeyAuthenticator(connectorApiKeyEntries(config.connectorApiKeys));
+  const serviceLimiter = createRateLimiter({ store, clock, limit: config.serviceRateLimitPerMinute, batched: true });
+  const browserLimiter = createRateLimiter({ store, clock, limit: config.rateLimitPerMinute, batched: false });
+  const agents = new UpstreamAgents({ connectTimeoutMs: Math.min(config.upstreamTimeoutMs, 10_000) });
 
-  app.use(requestLogging(logger));
-  app.use(requestMetrics(metrics));
+  const proxy = createProxyHandler({
+    authenticate,
+    limiter: serviceLimiter,
+    accessLog,
+    providers,
+    credentials: cache,
+    agents,
+    metrics,
+    logger,
+    bodyLimitBytes: config.proxyBodyLimitBytes,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+  });
+
+  app.use(requestLogging(accessLog));
   app.use(opsRoutes(store, metrics));
 
-  const apiKey = requireApiKey(config.connectorApiKeys);
-  const serviceLimit = rateLimit({ config, store, clock }, 'service');
-  // /proxy is the hot path: served ahead of Express, behind the same key check and limit.
-  const proxy = proxyRoutes({ config, providers, credentials, metrics, logger, clock, guards: [apiKey, serviceLimit] });
-  mountAhead(app, proxy.handle);
-  const flow: FlowDeps = { config, store, providers, clock, http, events, credentials: proxy.credentials };
-  app.use(SERVICE_PATHS, apiKey, serviceLimit);
-  app.use(tokenRoutes({ providers, credentials: proxy.credentials }));
-  app.use(serviceRoutes({ ...flow, credentials: proxy.credentials }));
+  const flow: FlowDeps = { config, store, providers, clock, http, events, credentials };
+  app.use(
+    SERVICE_PATHS,
+    requireApiKey(authenticate),
+    rateLimitMiddleware(serviceLimiter, (_req, res) => serviceRateKey(res.locals.apiKey!.name)),
+  );
+  app.use(tokenRoutes({ providers, credentials }));
+  app.use(serviceRoutes({ ...flow, credentials }));
 
   const session = sessionMiddleware(config, store);
   app.use(['/', ...BROWSER_PATHS], securityHeaders(config));
-  app.use(BROWSER_PATHS, rateLimit({ config, store, clock }, 'browser'), session);
+  app.use(
+    BROWSER_PATHS,
+    rateLimitMiddleware(browserLimiter, (req) => browserRateKey(req.ip)),
+    session,
+  );
   app.get('/', session);
   app.use(connectRoutes(flow));
 
   app.use((req, _res, next) => next(new AppError('not_found', `No route for ${req.method} ${req.path.slice(0, 200)}`)));
-  app.use(
-    errorMiddleware(basePath, (error, req) => {
-      if (error.status >= 500)
-        logger.error({ err: error.cause ?? error, code: error.code, path: req.path }, error.message);
-      else logger.info({ code: error.code, path: req.path, status: error.status }, error.message);
-    }),
-  );
-  return app;
+  app.use(errorMiddleware(basePath, logger));
+
+  let closing: Promise<void> | undefined;
+  return {
+    handler: createRequestListener(app, proxy),
+    express: app,
+    close: () =>
+      (closing ??= (async () => {
+        await agents.close();
+        serviceLimiter.close();
+        browserLimiter.close();
+        webhooks?.close();
+      })()),
+  };
 }

@@ -70,3 +70,14 @@ export function sanitizeCause(cause: unknown): unknown {
   }
   return cause;
 }
+
+/** Turns body-parser and other library errors into the contract's codes; anything unknown is a 500. */
+export function toAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  const e = err as { type?: string; status?: number; statusCode?: number };
+  if (e?.type === 'entity.too.large') return new AppError('payload_too_large', 'The request body is too large');
+  if (e?.type === 'entity.parse.failed') return new AppError('invalid_request', 'The request body is not valid JSON');
+  const status = e?.status ?? e?.statusCode;
+  if (status === 400 || status === 415) return new AppError('invalid_request', 'The request is not valid');
+  return new AppError('internal_error', 'An unexpected error occurred', { cause: err });
+}

@@ -1,9 +1,10 @@
 import 'dotenv/config';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './app';
+import { createApp, type LatchkeyApp } from './app';
 import { systemClock, type Clock } from './clock';
 import { ConfigError, parseConfig, type Config } from './config';
+import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
 import {
   buildProviderRegistry,
@@ -13,6 +14,7 @@ import {
 } from './providers/registry';
 import { openStore, type Store } from './store';
 import { waitForReady } from './store/redis-client';
+import { writeError } from './wire/error-response';
 
 export interface StartOptions {
   env?: Record<string, string | undefined>;
@@ -53,7 +55,7 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   }
   const app = createApp({ config, store, providers, clock, logger });
   const drain = new Drain();
-  const server = createServer((req, res) => drain.handle(req, res, app));
+  const server = createServer((req, res) => drain.handle(req, res, app.handler));
   server.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -63,7 +65,8 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   logger.info({ port, store: store.kind, providers: providers.listEnabled().map((p) => p.id) }, 'Latchkey listening');
 
   let closing: Promise<void> | undefined;
-  const close = () => (closing ??= shutDown({ server, drain, store, logger, timeoutMs: config.shutdownTimeoutMs }));
+  const close = () =>
+    (closing ??= shutDown({ server, drain, app, store, logger, timeoutMs: config.shutdownTimeoutMs }));
   return { url: `http://127.0.0.1:${port}`, port, config, server, logger, close };
 }
 
@@ -106,25 +109,24 @@ class Drain {
 }
 
 function answerDraining(res: ServerResponse): void {
-  res.statusCode = 503;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Latchkey-Error', 'store_unavailable');
-  res.end(JSON.stringify({ error: { code: 'store_unavailable', message: 'Latchkey is shutting down' } }));
+  writeError(res, new AppError('store_unavailable', 'Latchkey is shutting down'));
 }
 
 /**
  * The SIGTERM sequence of the contract: stop accepting, let in-flight requests finish within
- * `timeoutMs`, close the connections still open after that, then close the store (Redis).
+ * `timeoutMs`, close the connections still open after that, then what the app opened (upstream
+ * pools, timers, the webhook sender) within what is left of the bound, then the store (Redis).
  */
 async function shutDown(deps: {
   server: Server;
   drain: Drain;
+  app: LatchkeyApp;
   store: Store;
   logger: Logger;
   timeoutMs: number;
 }): Promise<void> {
-  const { server, drain, store, logger, timeoutMs } = deps;
+  const { server, drain, app, store, logger, timeoutMs } = deps;
+  const deadline = performance.now() + timeoutMs;
   logger.info(
     { inFlight: drain.size, timeoutMs },
     'Shutdown: no longer accepting connections; draining requests in flight',
@@ -147,8 +149,28 @@ async function shutDown(deps: {
     server.closeIdleConnections();
   }
   await closed;
+  const appClosed = await withinBound(app.close(), deadline - performance.now());
+  if (!appClosed)
+    logger.warn('Shutdown: upstream pools did not close within the drain bound; closing the store anyway');
   await store.close();
   logger.info('Shutdown: store closed');
+}
+
+/** Resolves true when `work` settles within `ms`, false otherwise (the work goes on, unawaited). */
+async function withinBound(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      bound,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Prints every configuration problem and exits non-zero. */

@@ -63,7 +63,7 @@ async function latchkey(): Promise<{
     account: null,
     credentials: { accessToken: BENCH_TOKEN, refreshToken: 'bench-refresh-token', tokenType: 'Bearer' },
   });
-  const handler = createApp({ config, store, providers, logger: createLogger(config.logLevel) });
+  const handler = createApp({ config, store, providers, logger: createLogger(config.logLevel) }).handler;
   return {
     handler,
     async close() {

@@ -1,28 +1,17 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { AppError } from '../errors';
+import type { ApiKeyIdentity, Authenticate } from '../guards/api-keys';
 
-/**
- * `Authorization: Bearer <one of CONNECTOR_API_KEYS>`, compared in constant time: both sides
- * are hashed first so neither the length nor a prefix of a key shows in the timing.
- */
-export function requireApiKey(apiKeys: readonly string[]): RequestHandler {
-  const digests = apiKeys.map((k) => createHash('sha256').update(k).digest());
-  const ids = digests.map((d) => d.toString('hex').slice(0, 12));
+declare module 'express-serve-static-core' {
+  interface Locals {
+    /** Who called, set by {@link requireApiKey} on the service API. */
+    apiKey?: ApiKeyIdentity;
+  }
+}
+
+/** Express adapter of {@link Authenticate}: `res.locals.apiKey` on success, the 401 through the error middleware. */
+export function requireApiKey(authenticate: Authenticate): RequestHandler {
   return (req, res, next) => {
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(header) : null;
-    if (match) {
-      const presented = createHash('sha256').update(match[1]!).digest();
-      let found = -1;
-      digests.forEach((d, i) => {
-        if (timingSafeEqual(d, presented)) found = i;
-      });
-      if (found >= 0) {
-        res.locals.apiKeyId = ids[found];
-        return next();
-      }
-    }
-    next(new AppError('unauthorized', 'A valid API key is required: Authorization: Bearer <key>'));
+    res.locals.apiKey = authenticate(req.headers);
+    next();
   };
 }

@@ -8,6 +8,7 @@ import {
   type FlowDeps,
 } from '../connect/authorization-flow';
 import { allowedOrigin, withResult } from '../connect/return-to';
+import { writeError } from '../wire/error-response';
 import { AppError, isAppError } from '../errors';
 import { randomToken } from '../oauth/random';
 import { createAssetReader } from '../public/assets';
@@ -214,16 +215,15 @@ export function connectRoutes(deps: FlowDeps): Router {
           ? 'That does not look like an API key: it should be one line without spaces.'
           : undefined;
       if (problem) {
-        res.status(400).setHeader('Latchkey-Error', 'invalid_request');
-        res.type('html').send(
-          renderApiKeyForm({
+        writeError(res, new AppError('invalid_request', problem), {
+          html: renderApiKeyForm({
             provider,
             action: `${basePath}/auth/${provider.id}`,
             csrf: flow.csrf,
             basePath,
             error: problem,
           }),
-        );
+        });
         return;
       }
       delete req.session.apiKeyFlow;

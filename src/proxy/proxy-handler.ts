@@ -1,13 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CONNECTION_ID_PATTERN } from '../connect/authorization-flow';
 import type { ResolvedCredential } from '../client/types';
-import { AppError, isAppError } from '../errors';
-import { REQUEST_ID_HEADER } from '../http/request-logging';
-import type { Logger } from '../logger';
+import { AppError, toAppError } from '../errors';
+import type { Authenticate } from '../guards/api-keys';
+import { serviceRateKey, type RateLimiter } from '../guards/rate-limit';
+import { runWithRequestId, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { Provider, ProviderRegistry } from '../providers/registry';
+import { pathWithQueryNames, type AccessLog, type AccessLogSide } from '../wire/access-log';
+import { reportError } from '../wire/error-report';
+import { writeError } from '../wire/error-response';
 import type { CredentialCache } from './credential-cache';
-import { sendProxyError, upstreamFailure } from './proxy-error';
+import { upstreamFailure } from './proxy-error';
 import { buildUpstreamHeaders, filterResponseHeaders } from './proxy-headers';
 import { CallerAbortedError, readRequestBody } from './request-body';
 import { parseApiBase, resolveTargetPath, type ApiBase } from './target-url';
@@ -15,6 +19,12 @@ import type { UpstreamAgents } from './upstream-agents';
 import { callUpstream, type CallOutcome, type HeldResponse } from './upstream-call';
 
 export interface ProxyHandlerDeps {
+  /** The API-key check of the service API (a plain function of the headers, shared with Express). */
+  authenticate: Authenticate;
+  /** The service rate limit, counted per API key name. */
+  limiter: RateLimiter;
+  /** The one access log, shared with the Express side. */
+  accessLog: AccessLog;
   providers: ProviderRegistry;
   credentials: CredentialCache;
   agents: UpstreamAgents;
@@ -30,7 +40,22 @@ export interface ProxyHandlerDeps {
 /** A raw Node request handler: no Express on the hot path. */
 export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** The proxy's prefix, spelled once. */
 export const PROXY_PREFIX = '/proxy/';
+const PROXY_ROUTE = `${PROXY_PREFIX}:provider/*`;
+/** `/proxy/…` in any case, also in absolute form (`GET http://host/proxy/…`), which the proxy then refuses. */
+const PROXY_TARGET = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/proxy\//i;
+
+/** True for a request target the proxy answers (case-insensitive, like Express's router). */
+export function isProxyTarget(url: string | undefined): boolean {
+  return url !== undefined && (url.startsWith(PROXY_PREFIX) || PROXY_TARGET.test(url));
+}
+
+/** The proxy's side of the access log: query names only (SECURITY.md 22), one route label. */
+const ACCESS_LOG_SIDE: AccessLogSide = {
+  urlOf: (req) => pathWithQueryNames(req.url ?? ''),
+  routeOf: () => PROXY_ROUTE,
+};
 /** Bounds of the memo of resolved targets, per provider. */
 const MEMO_ENTRIES = 1000;
 const MEMO_MAX_PATH = 256;
@@ -111,23 +136,15 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     return target;
   };
 
-  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown, providerId?: string) => {
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
     if (err instanceof CallerAbortedError) {
       res.destroy();
       return;
     }
-    const error = isAppError(err)
-      ? err
-      : new AppError('internal_error', 'An unexpected error occurred', { cause: err });
-    const path = (req.url ?? '').split('?')[0]!.slice(0, 200);
-    const reqId = res.getHeader(REQUEST_ID_HEADER);
-    if (error.status >= 500)
-      deps.logger.error(
-        { reqId, err: error.cause ?? error, code: error.code, provider: providerId, path },
-        error.message,
-      );
-    else deps.logger.info({ reqId, code: error.code, provider: providerId, status: error.status, path }, error.message);
-    sendProxyError(res, error, mustCloseAfter(req, deps.bodyLimitBytes));
+    const error = toAppError(err);
+    const url = req.url ?? '';
+    reportError(deps.logger, error, { method: req.method, path: url.split('?')[0]!, provider: providerOf(url) });
+    writeError(res, error, { close: mustCloseAfter(req, deps.bodyLimitBytes) });
   };
 
   const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -182,11 +199,24 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
   };
 
   return (req, res) => {
-    proxy(req, res).catch((err: unknown) => fail(req, res, err, splitProviderForLog(req.url)));
+    const reqId = deps.accessLog(req, res, ACCESS_LOG_SIDE);
+    // Lines logged on the way (the credential source's) carry the request id too.
+    runWithRequestId(reqId, () => {
+      let key: string;
+      try {
+        key = deps.authenticate(req.headers).name;
+      } catch (err) {
+        return fail(req, res, err);
+      }
+      deps.limiter
+        .hit(serviceRateKey(key))
+        .then(() => proxy(req, res))
+        .catch((err: unknown) => fail(req, res, err));
+    });
   };
 }
 
-function splitProviderForLog(url: string | undefined): string | undefined {
-  const m = /^\/proxy\/([a-z][a-z0-9-]{1,40})(?:[/?]|$)/.exec(url ?? '');
+function providerOf(url: string): string | undefined {
+  const m = /^\/proxy\/([a-z][a-z0-9-]{1,40})(?:[/?]|$)/.exec(url);
   return m?.[1];
 }

@@ -3,7 +3,7 @@ import supertest from 'supertest';
 import { createCredentialSource, type CredentialSource, type RefreshSettings } from '../../src/client';
 import { noopEvents } from '../../src/events';
 import { createMetrics } from '../../src/metrics';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { createApp } from '../../src/app';
 import { FakeClock, systemClock, type Clock } from '../../src/clock';
 import { parseConfig, type Config } from '../../src/config';
@@ -30,7 +30,8 @@ export interface HarnessOptions {
 }
 
 export interface Harness {
-  app: Express;
+  /** The app's request listener (proxy and Express), for supertest. */
+  app: RequestListener;
   sandbox: Sandbox;
   sandboxUrl: string;
   store: Store;
@@ -74,7 +75,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const clock = options.clock ?? systemClock;
   const { store, redis } = openStore(config, clock);
   if (redis) await new Promise((r) => (redis.status === 'ready' ? r(null) : redis.once('ready', r)));
-  const app = createApp({ config, store, providers, clock, logger: createLogger('silent') });
+  const latchkey = createApp({ config, store, providers, clock, logger: createLogger('silent') });
+  const app = latchkey.handler;
   const auth = { Authorization: `Bearer ${TEST_API_KEY}` };
   return {
     app,
@@ -91,6 +93,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       delete: (p) => supertest(app).delete(p).set(auth),
     }),
     async close() {
+      await latchkey.close();
       await listening.close();
       if (useRedis) {
         const raw = rawRedis();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import supertest from 'supertest';
 import { createApp } from '../../src/app';
 import { parseConfig } from '../../src/config';
@@ -44,7 +44,7 @@ describe('no secret reaches a log line or a response', () => {
   let sandbox: Sandbox;
   let sandboxServer: { url: string; close(): Promise<void> };
   let store: Store;
-  let app: Express;
+  let app: RequestListener;
   let prefix: string;
 
   beforeAll(async () => {
@@ -79,7 +79,7 @@ describe('no secret reaches a log line or a response', () => {
         done();
       },
     });
-    app = createApp({ config, store, providers, logger: createLogger('trace', sink) });
+    app = createApp({ config, store, providers, logger: createLogger('trace', sink) }).handler;
   });
 
   afterAll(async () => {

@@ -271,7 +271,7 @@ describe('the authorization-code flow against the sandbox provider', () => {
     const { store, redis } = openStore(h.config, systemClock);
     try {
       expect(await waitForReady(redis!, 5000)).toBe(true);
-      const other = createApp({ config: h.config, store, providers: h.providers, logger: createLogger('silent') });
+      const other = createApp({ config: h.config, store, providers: h.providers, logger: createLogger('silent') }).handler;
       const done = await supertest(other).get(callbackPath(redirect)).set('Cookie', cookie);
       expect(done.status).toBe(303);
       expect(new URL(done.headers.location!).searchParams.get('status')).toBe('connected');

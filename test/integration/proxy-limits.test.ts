@@ -193,7 +193,7 @@ describe('proxy: limits', () => {
       store: h.store,
       providers: h.providers,
       logger: createLogger('silent'),
-    });
+    }).handler;
     const server = await listen(patient);
     try {
       const req = request({

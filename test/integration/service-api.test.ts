@@ -1,5 +1,5 @@
 import supertest from 'supertest';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { createApp } from '../../src/app';
 import type { ConnectionEventType, EventSink } from '../../src/events';
 import { createLogger } from '../../src/logger';
@@ -13,7 +13,7 @@ import { seedOAuthConnection } from '../helpers/seed';
  */
 describe('service API', () => {
   let h: Harness;
-  let app: Express;
+  let app: RequestListener;
   const events: Array<{ type: ConnectionEventType; provider: string; connectionId: string }> = [];
   const sink: EventSink = { emit: (type, provider, connectionId) => events.push({ type, provider, connectionId }) };
   const auth = { Authorization: `Bearer ${TEST_API_KEY}` };
@@ -72,7 +72,7 @@ describe('service API', () => {
       providers: h.providers,
       events: sink,
       logger: createLogger('silent'),
-    });
+    }).handler;
   });
 
   afterAll(async () => h.close());

@@ -117,7 +117,7 @@ describe('webhooks', () => {
           providers: h.providers,
           events: sink,
           logger: createLogger('silent'),
-        });
+        }).handler;
       });
 
     it('a receiver that never answers holds up no request', async () => {

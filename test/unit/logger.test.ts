@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { loggableUrl, requestIdOf } from '../../src/http/request-logging';
+import { loggableUrl } from '../../src/http/request-logging';
+import { pathWithQueryNames, requestIdOf } from '../../src/wire/access-log';
 import { createLogger, currentRequestId, runWithRequestId } from '../../src/logger';
 
 function capture() {
@@ -71,11 +72,28 @@ describe('URLs in the access log', () => {
     expect(loggableUrl('/auth/videoask?token=t&return_to=https%3A%2F%2Fapp')).toBe('/auth/videoask');
   });
 
-  it('redacts secret parameters elsewhere, whatever their case or encoding, and keeps the rest', () => {
-    expect(loggableUrl('/proxy/videoask/forms?limit=5&api_key=k&Access_Token=t&%63ode=c')).toBe(
-      '/proxy/videoask/forms?limit=5&api_key=[redacted]&Access_Token=[redacted]&%63ode=[redacted]',
+  it('logs only the names of a proxied query, never a value, whatever the name (SECURITY.md 22)', () => {
+    const url =
+      '/proxy/videoask/forms?limit=5&api_key=k1&Access_Token=t1&%63ode=c1&hapikey=h1&client-secret=s1&x-api-key=x1';
+    const logged = pathWithQueryNames(url);
+    expect(logged).toBe('/proxy/videoask/forms?limit&api_key&Access_Token&code&hapikey&client-secret&x-api-key');
+    for (const value of ['k1', 't1', 'c1', 'h1', 's1', 'x1', '=']) expect(logged).not.toContain(value);
+    expect(pathWithQueryNames('/proxy/videoask/me')).toBe('/proxy/videoask/me');
+    expect(pathWithQueryNames('/proxy/videoask/me?')).toBe('/proxy/videoask/me');
+    // A name is the caller's text too: it cannot break the line or smuggle markup.
+    expect(pathWithQueryNames('/proxy/videoask/me?a%0Ab%22=1')).toBe('/proxy/videoask/me?a%0Ab%22');
+  });
+
+  it("keeps values on Latchkey's own routes only for parameters known to be safe (an allowlist)", () => {
+    expect(loggableUrl('/connections?provider=videoask&status=active&limit=50&cursor=abc')).toBe(
+      '/connections?provider=videoask&status=active&limit=50&cursor=abc',
     );
-    expect(loggableUrl('/connections?provider=videoask')).toBe('/connections?provider=videoask');
+    // Names no denylist foresaw keep their name and lose their value.
+    expect(loggableUrl('/connections?provider=videoask&hapikey=h2&client-secret=s2&Token=t2')).toBe(
+      '/connections?provider=videoask&hapikey&client-secret&Token',
+    );
+    // A safe name in another case is another name: value dropped.
+    expect(loggableUrl('/connections?Provider=videoask')).toBe('/connections?Provider');
     expect(loggableUrl('/healthz')).toBe('/healthz');
   });
 
