@@ -6,10 +6,13 @@ import axios, {
   type AxiosRequestConfig,
   type AxiosResponse,
 } from 'axios';
-import { AppError } from '../errors';
+import { resolveApiUrl } from '../providers/api-target';
 import type { Provider, ProviderRegistry } from '../providers/registry';
 import { DEFAULT_RETRY, nextRetryDelay, type RetryOptions } from './retry-policy';
 import type { CredentialSource, ResolvedCredential } from './types';
+
+/** Paths are pinned under `apiBaseUrl` by the proxy's rules (SECURITY.md §10, §27); kept exported here for callers of the client. */
+export { resolveApiUrl };
 
 /** What a caller may set on a request; the client owns the base URL, redirects and the credential. */
 export type ApiRequestConfig<D = unknown> = Omit<
@@ -147,24 +150,6 @@ async function send<T, D>(
     }
     return finish(response, config, credential);
   }
-}
-
-/**
- * The absolute URL for `path` under `apiBaseUrl`. Absolute URLs, `//host`, backslashes and
- * encoded dots or slashes are refused, and the normalised result must keep the base's origin
- * and path prefix, so no path can send the credential elsewhere (OWASP API7:2023).
- */
-export function resolveApiUrl(apiBaseUrl: string, path: string): string {
-  const refuse = () => new AppError('invalid_request', "The API path must stay under the provider's apiBaseUrl");
-  if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('//') || path.includes('\\') || /%2e|%2f|%5c/i.test(path))
-    throw refuse();
-  const base = new URL(apiBaseUrl);
-  const basePath = base.pathname.replace(/\/+$/, '');
-  const relative = path.replace(/^\/+/, '');
-  const target = new URL(`${base.origin}${basePath}/${relative}`);
-  const insideBase = target.pathname === basePath || target.pathname.startsWith(`${basePath}/`) || basePath === '';
-  if (target.origin !== base.origin || !insideBase) throw refuse();
-  return target.toString();
 }
 
 function buildHeaders(

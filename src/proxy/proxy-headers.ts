@@ -23,26 +23,88 @@ const HOP_BY_HOP = new Set([
  * Latchkey-only `Connection-Id`, and `Host`/`Content-Length`/`Expect`, which the upstream
  * client sets for the request it actually sends.
  */
-const NEVER_FORWARDED = new Set([
-  'authorization',
-  'cookie',
-  'host',
-  'connection-id',
-  'forwarded',
+const CALLER_OWN = ['authorization', 'cookie', 'host', 'connection-id', 'forwarded', 'content-length', 'expect'];
+
+/**
+ * Headers that make a server, or the framework or proxy in front of the provider's code, route
+ * to another path or method than the request line says (SECURITY.md §27): IIS and Symfony read
+ * `X-Original-URL`/`X-Rewrite-URL`, many frameworks honour a method override, Envoy and nginx
+ * setups trust their own "original path" headers, and Next.js skips its middleware (its auth,
+ * often) for `X-Middleware-Subrequest` (CVE-2025-29927). The pinned target is only worth
+ * something if nothing downstream replaces it.
+ */
+const TARGET_REWRITING = [
+  'x-original-url',
+  'x-original-uri',
+  'x-original-path',
+  'x-rewrite-url',
+  'x-override-url',
+  'x-http-destinationurl',
+  'x-envoy-original-path',
+  'x-original-host',
+  'x-host',
+  'x-http-host-override',
+  'x-original-method',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-middleware-subrequest',
+];
+
+/**
+ * Headers that claim the client's address (Akamai's and Cloudflare's, load balancers',
+ * application servers'), and `Via`, which names the caller's own proxies. An upstream that
+ * trusts one (rate limits, allowlists, audit logs) would be told an address the caller chose;
+ * the provider sees Latchkey's address, as it should (SECURITY.md §27).
+ */
+const CLIENT_ADDRESS = [
   'via',
   'x-real-ip',
-  'content-length',
-  'expect',
-]);
+  'true-client-ip',
+  'x-true-client-ip',
+  'x-client-ip',
+  'client-ip',
+  'cf-connecting-ip',
+  'cf-connecting-ipv6',
+  'cf-pseudo-ipv4',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-originating-ip',
+  'x-remote-ip',
+  'x-remote-addr',
+  'x-proxyuser-ip',
+  'x-original-forwarded-for',
+  'x-forwarded',
+  'wl-proxy-client-ip',
+  'x-appengine-user-ip',
+  'x-azure-clientip',
+  'x-azure-socketip',
+];
 
+/** Every exact name dropped from a caller's request, in one Set so each header costs one lookup. */
+const NEVER_FORWARDED = new Set([...HOP_BY_HOP, ...CALLER_OWN, ...TARGET_REWRITING, ...CLIENT_ADDRESS]);
+
+/**
+ * Families dropped by prefix: `X-Forwarded-*` (`-For`, `-Host`, `-Path`, `-Prefix` …),
+ * `Proxy-*`, Envoy's `X-Envoy-*` (routing, retries, `-External-Address`), and every
+ * `Latchkey-*` request header (`Latchkey-Retries` is for Latchkey alone, CONTRACT "Additions").
+ */
+function hasDroppedPrefix(name: string): boolean {
+  switch (name.charCodeAt(0)) {
+    case 0x78: // x
+      return name.startsWith('x-forwarded-') || name.startsWith('x-envoy-');
+    case 0x70: // p
+      return name.startsWith('proxy-');
+    case 0x6c: // l
+      return name.startsWith('latchkey-');
+    default:
+      return false;
+  }
+}
+
+/** Node hands request header names in lower case, so each test is case-insensitive. */
 function isDroppedRequestHeader(name: string): boolean {
-  return (
-    NEVER_FORWARDED.has(name) ||
-    HOP_BY_HOP.has(name) ||
-    name.startsWith('x-forwarded-') ||
-    name.startsWith('proxy-') ||
-    name.startsWith('latchkey-')
-  );
+  return NEVER_FORWARDED.has(name) || hasDroppedPrefix(name);
 }
 
 /** The extra names a `Connection` header declares hop-by-hop (RFC 9110 §7.6.1), lower-cased. */

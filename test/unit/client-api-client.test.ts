@@ -212,6 +212,18 @@ describe('authenticated API client', () => {
       await expect(client.get(path)).rejects.toMatchObject({ code: 'invalid_request' });
     }
     expect(calls.get).toBe(0);
-    expect(resolveApiUrl(`${API}/v1`, '/forms/../me?x=1')).toBe(`${API}/v1/me?x=1`);
+    expect(resolveApiUrl(`${API}/v1`, 'me?x=1')).toBe(`${API}/v1/me?x=1`);
+  });
+
+  it('pins paths by the proxy’s rules: a dot segment is refused even when it would stay inside the base', () => {
+    // Until the client shared the proxy's pinning (SECURITY.md §27) it normalised this to /v1/me.
+    expect(() => resolveApiUrl(`${API}/v1`, '/forms/../me?x=1')).toThrow(
+      expect.objectContaining({ code: 'invalid_request' }),
+    );
+    expect(() => resolveApiUrl(`${API}/v1`, 'https:evil.test')).toThrow(
+      expect.objectContaining({ code: 'invalid_request' }),
+    );
+    expect(resolveApiUrl(`${API}/v1`, '/forms/123?x=1')).toBe(`${API}/v1/forms/123?x=1`);
+    expect(resolveApiUrl(`${API}/v1/`, '')).toBe(`${API}/v1/`);
   });
 });

@@ -44,6 +44,78 @@ describe('buildUpstreamHeaders', () => {
     });
   });
 
+  /** SECURITY.md §27: headers that rewrite the target or the method upstream, or forge the caller's address. */
+  const targetRewriting = [
+    'x-original-url',
+    'x-original-uri',
+    'x-original-path',
+    'x-rewrite-url',
+    'x-override-url',
+    'x-http-destinationurl',
+    'x-envoy-original-path',
+    'x-original-host',
+    'x-host',
+    'x-http-host-override',
+    'x-original-method',
+    'x-http-method-override',
+    'x-http-method',
+    'x-method-override',
+    'x-middleware-subrequest',
+    'x-forwarded-path',
+    'x-forwarded-prefix',
+    'x-forwarded-uri',
+    'x-forwarded-method',
+    'x-envoy-original-url',
+    'x-envoy-upstream-rq-timeout-ms',
+  ];
+  const clientAddress = [
+    'via',
+    'forwarded',
+    'x-forwarded',
+    'x-forwarded-for',
+    'x-real-ip',
+    'true-client-ip',
+    'x-true-client-ip',
+    'x-client-ip',
+    'client-ip',
+    'cf-connecting-ip',
+    'cf-connecting-ipv6',
+    'cf-pseudo-ipv4',
+    'fastly-client-ip',
+    'x-cluster-client-ip',
+    'x-originating-ip',
+    'x-remote-ip',
+    'x-remote-addr',
+    'x-proxyuser-ip',
+    'x-original-forwarded-for',
+    'wl-proxy-client-ip',
+    'proxy-client-ip',
+    'x-appengine-user-ip',
+    'x-azure-clientip',
+    'x-azure-socketip',
+    'x-envoy-external-address',
+  ];
+  const latchkeyOnly = ['latchkey-retries', 'latchkey-error', 'latchkey-anything'];
+
+  it.each([...targetRewriting, ...clientAddress, ...latchkeyOnly])('never forwards %s', (name) => {
+    // Node lower-cases request header names, which makes each of these checks case-insensitive;
+    // test/integration/proxy-pinning.test.ts sends them in mixed case on the wire.
+    const out = buildUpstreamHeaders({ [name]: 'forged', accept: 'application/json' }, {}, credential, null);
+    expect(out).toEqual({ accept: 'application/json', authorization: 'Bearer stored-token' });
+  });
+
+  it('still forwards look-alikes outside those families', () => {
+    const kept = {
+      'x-request-id': 'r-1',
+      'x-original-request-id': 'r-0',
+      'cf-access-client-id': 'svc.access',
+      'x-client-version': '1.4',
+      'x-hostname-hint': 'a',
+      'client-ip-country': 'FR',
+    };
+    expect(buildUpstreamHeaders(kept, {}, credential, null)).toEqual({ ...kept, authorization: 'Bearer stored-token' });
+  });
+
   it('adds the provider’s apiHeaders and puts the stored credential last, whatever the case of the names', () => {
     const out = buildUpstreamHeaders(
       { 'api-token': 'caller-supplied', accept: 'text/plain' },
