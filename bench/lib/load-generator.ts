@@ -15,6 +15,8 @@ export interface LoadRequest {
   connections: number;
   durationMs: number;
   ratePerSecond?: number;
+  /** Send `Connection-Id: c<n>` with n drawn at random below this (many connections); unset: none. */
+  connectionIds?: number;
 }
 
 export interface LoadResult {
@@ -56,7 +58,10 @@ async function run(job: LoadRequest): Promise<LoadResult> {
       }
       const started = performance.now();
       try {
-        const { statusCode, body } = await pool.request({ method: 'GET', path: job.path, headers: job.headers });
+        const headers = job.connectionIds
+          ? { ...job.headers, 'connection-id': `c${Math.floor(Math.random() * job.connectionIds)}` }
+          : job.headers;
+        const { statusCode, body } = await pool.request({ method: 'GET', path: job.path, headers });
         await body.arrayBuffer();
         if (statusCode !== 200) errors++;
       } catch {

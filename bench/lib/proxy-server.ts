@@ -49,24 +49,33 @@ async function latchkey(): Promise<{
   ]);
   const { store, redis } = openStore(config, systemClock);
   if (redis) await waitForReady(redis, 5000);
+  // BENCH_CONNECTIONS=n seeds `c0`…`c<n-1>` besides `default`, for the many-connections scenario.
+  const ids = ['default', ...Array.from({ length: Number(process.env.BENCH_CONNECTIONS ?? 0) }, (_, i) => `c${i}`)];
   const now = Date.now();
-  await store.saveConnection({
-    provider: 'videoask',
-    connectionId: 'default',
-    authMode: 'oauth2',
-    status: 'active',
-    scopes: ['openid'],
-    expiresAt: now + 3600_000,
-    createdAt: now,
-    updatedAt: now,
-    lastRefreshedAt: null,
-    account: null,
-    credentials: { accessToken: BENCH_TOKEN, refreshToken: 'bench-refresh-token', tokenType: 'Bearer' },
-  });
-  const handler = createApp({ config, store, providers, logger: createLogger(config.logLevel) }).handler;
+  for (let i = 0; i < ids.length; i += 200) {
+    await Promise.all(
+      ids.slice(i, i + 200).map((connectionId) =>
+        store.saveConnection({
+          provider: 'videoask',
+          connectionId,
+          authMode: 'oauth2',
+          status: 'active',
+          scopes: ['openid'],
+          expiresAt: now + 3600_000,
+          createdAt: now,
+          updatedAt: now,
+          lastRefreshedAt: null,
+          account: null,
+          credentials: { accessToken: BENCH_TOKEN, refreshToken: 'bench-refresh-token', tokenType: 'Bearer' },
+        }),
+      ),
+    );
+  }
+  const app = createApp({ config, store, providers, logger: createLogger(config.logLevel) });
   return {
-    handler,
+    handler: app.handler,
     async close() {
+      await app.close();
       if (redis) {
         const keys = await redis.keys(`${prefix}*`);
         if (keys.length) await redis.del(...keys);
