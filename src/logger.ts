@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pino, { type Logger } from 'pino';
+import { sanitizeCause } from './errors';
 
 export type { Logger };
 
@@ -32,6 +33,24 @@ const SECRET_PARAMS = ['code', 'state', ...SECRET_FIELDS];
 /** Header names whose values are credentials (lower-case, as Node gives them). */
 const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'api-token', 'x-api-key'];
 
+/** Keys under which a log line carries an error. */
+const ERROR_KEYS = ['err', 'error', 'cause'];
+/** The error itself and its causes, as deep as a path can say without a wildcard in the middle. */
+const CAUSE_CHAIN = ['', '.cause', '.cause.cause', '.cause.cause.cause'];
+/** Fields of an error that hold its input (see `sanitizeCause` in errors.ts). */
+const ERROR_CARRIER_FIELDS = [
+  'body',
+  'rawBody',
+  'data',
+  'headers',
+  'config',
+  'request',
+  'response',
+  'rawPacket',
+  'command.args',
+  'args',
+];
+
 /**
  * Paths pino blanks in every log line: credentials in headers, bodies and errors (SECURITY.md
  * §8, RFC 6819 §4.6.7). The redaction is a safety net; code never logs a secret on purpose, and
@@ -46,13 +65,15 @@ export const REDACT_PATHS = [
   ]),
   ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]),
   ...SECRET_PARAMS.flatMap((p) => [`query.${p}`, `*.query.${p}`, `body.${p}`, `*.body.${p}`]),
-  // axios errors carry the request (Authorization header, token request body) and the response.
-  'err.config',
-  'err.request',
-  'err.response',
-  'err.cause.config',
-  'err.cause.request',
-  'err.cause.response',
+  // Errors carry what they were handling: body-parser's raw body, axios's request config (the
+  // Authorization header, the token request body) and response, Node's raw request bytes,
+  // ioredis's command arguments. The cause sanitiser drops these before an error is logged;
+  // this blanks them should one get through, on the error and on its causes.
+  ...ERROR_KEYS.flatMap((e) =>
+    [e, `*.${e}`].flatMap((at) =>
+      CAUSE_CHAIN.flatMap((chain) => ERROR_CARRIER_FIELDS.map((f) => `${at}${chain}.${f}`)),
+    ),
+  ),
   '*.config.headers',
   '*.config.data',
 ];
@@ -84,6 +105,10 @@ function requestIdMixin(_merge: object, _level: number, logger: unknown): object
   return { reqId };
 }
 
+function serializeError(value: unknown): unknown {
+  return pino.stdSerializers.err(sanitizeCause(value) as Error);
+}
+
 /**
  * The process logger: JSON lines on `destination` (stdout by default) with an ISO time, the
  * service name, the request id when there is one, and every {@link REDACT_PATHS} blanked.
@@ -94,6 +119,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: 'latchkey' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // Every logged error goes through the cause sanitiser first, whoever logs it.
+      serializers: { err: serializeError, error: serializeError },
       timestamp: pino.stdTimeFunctions.isoTime,
       mixin: requestIdMixin,
     },

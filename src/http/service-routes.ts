@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import { Router } from 'express';
 import type { CredentialSource } from '../client';
 import type { FlowDeps } from '../connect/authorization-flow';
 import { CONNECTION_ID_PATTERN } from '../connect/authorization-flow';
@@ -6,6 +6,7 @@ import { createConnectSession } from '../connect/connect-sessions';
 import { AppError } from '../errors';
 import { revokeCredentials, type RevocationResult } from '../oauth/token-revocation';
 import type { Provider } from '../providers/registry';
+import { jsonBody, singleValuedQuery } from './body-parsing';
 import { toConnectionView } from './views';
 
 export interface ServiceRouteDeps extends FlowDeps {
@@ -58,7 +59,9 @@ export async function deleteConnection(
 /** Connect sessions, reading and deleting connections; mounted behind the API-key check. */
 export function serviceRoutes(deps: ServiceRouteDeps): Router {
   const router = Router();
-  const json = express.json({ limit: '64kb' });
+  const json = jsonBody({ limit: '64kb' });
+  // Every service route reads its query once: a parameter given twice is refused, not half-read.
+  router.use(['/connect-sessions', '/connections'], singleValuedQuery);
 
   router.post('/connect-sessions', json, async (req, res) => {
     res.status(201).json(await createConnectSession(deps, req.body));

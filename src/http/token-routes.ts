@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { CredentialSource } from '../client';
 import type { ProviderRegistry } from '../providers/registry';
+import { singleValuedQuery } from './body-parsing';
 import { parseConnectionParams } from './service-routes';
 import { toConnectionView } from './views';
 
@@ -18,6 +19,7 @@ export interface TokenResponseView {
  */
 export function tokenRoutes(deps: { providers: ProviderRegistry; credentials: CredentialSource }): Router {
   const router = Router();
+  router.use('/connections', singleValuedQuery);
 
   router.post('/connections/:provider/:connectionId/refresh', async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);

@@ -1,10 +1,11 @@
-import type { AppError } from '../errors';
+import { sanitizeCause, type AppError } from '../errors';
 import type { Logger } from '../logger';
 
 /** Where an error happened, as it may be logged: a loggable path, never a query or a body. */
 export interface ErrorContext {
   method?: string;
-  path: string;
+  /** Absent when the request could not even be parsed (Node's `clientError`). */
+  path?: string;
   provider?: string;
 }
 
@@ -12,17 +13,19 @@ const MAX_LOGGED_PATH = 200;
 
 /**
  * The one reporter of errors that Latchkey answers with: a 5xx is Latchkey's own failure and is
- * logged at error with its (sanitised) cause; anything else is the caller's mistake, logged at
- * info without a stack. The request id comes from the logger's request context.
+ * logged at error with its cause, sanitised (an error that carries a request or response body,
+ * headers or a request config keeps only its name, code, status and type); anything else —
+ * body-parser's failures included — is the caller's mistake, logged at info without a stack or
+ * a cause. The request id comes from the logger's request context.
  */
 export function reportError(logger: Logger, error: AppError, context: ErrorContext): void {
   const fields = {
     code: error.code,
     status: error.status,
     method: context.method,
-    path: context.path.slice(0, MAX_LOGGED_PATH),
+    path: context.path?.slice(0, MAX_LOGGED_PATH),
     provider: context.provider,
   };
-  if (error.status >= 500) logger.error({ ...fields, err: error.cause ?? error }, error.message);
+  if (error.status >= 500) logger.error({ ...fields, err: sanitizeCause(error.cause ?? error) }, error.message);
   else if (logger.isLevelEnabled('info')) logger.info(fields, error.message);
 }

@@ -41,6 +41,40 @@ describe('the logger', () => {
     expect((line.err as Record<string, unknown>).message).toBe('Request failed');
   });
 
+  it('blanks the input an error carries (body, rawBody, data, headers, config, command args), on the error and its causes', () => {
+    const { logger, lines, parsed } = capture();
+    const carried = (n: number) => ({
+      body: `api_key=secret-${n}a`,
+      rawBody: `secret-${n}b`,
+      data: { token: `secret-${n}c` },
+      headers: { 'x-custom': `secret-${n}d` },
+      config: { url: `https://x/?k=secret-${n}e` },
+      request: { path: `/secret-${n}f` },
+      response: { data: `secret-${n}g` },
+      rawPacket: `GET /secret-${n}h`,
+      command: { name: 'set', args: [`secret-${n}i`] },
+    });
+    // Plain objects, as a line may carry them: the redaction is the safety net under the sanitiser.
+    logger.error({ err: { message: 'm', ...carried(1), cause: { ...carried(2), cause: { ...carried(3) } } } });
+    logger.warn({ error: carried(4), context: { err: carried(5), cause: carried(6) } });
+    expect(lines.join('\n')).not.toMatch(/secret-\d+/);
+    expect((parsed()[0]!.err as Record<string, unknown>).message).toMatch(/^m\b/);
+  });
+
+  it('sanitises every logged Error object: a body-parser error loses its raw body and its quoting message', () => {
+    const { logger, lines, parsed } = capture();
+    const bodyParserLike = Object.assign(new SyntaxError('Unexpected token \'s\', "secret-20" is not valid JSON'), {
+      body: '{"api_key": secret-20}',
+      status: 400,
+      type: 'entity.parse.failed',
+    });
+    logger.error({ err: new Error('wrapped', { cause: bodyParserLike }) }, 'failed');
+    logger.error(bodyParserLike, 'passed as the object');
+    expect(lines.join('\n')).not.toMatch(/secret-\d+/);
+    expect(parsed()[0]!.err).toMatchObject({ message: expect.stringContaining('wrapped') });
+    expect(parsed()[1]!.err).toMatchObject({ name: 'SyntaxError', status: 400 });
+  });
+
   it('keeps an error code and other harmless fields that share a name with a secret elsewhere', () => {
     const { logger, parsed } = capture();
     logger.error({ code: 'provider_error', err: { code: 'ECONNREFUSED' }, state: 'draining' }, 'failed');
