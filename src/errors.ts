@@ -202,12 +202,19 @@ const BODY_ERROR_MESSAGES: Record<string, (e: { limit?: unknown; encoding?: unkn
  */
 export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
-  const e = (err ?? {}) as { type?: unknown; status?: unknown; statusCode?: unknown; limit?: unknown };
+  const e = (err ?? {}) as { type?: unknown; code?: unknown; status?: unknown; statusCode?: unknown; limit?: unknown };
   const status = [e.status, e.statusCode].find((s) => typeof s === 'number') as number | undefined;
   if (status !== undefined && status >= 400 && status < 500) {
     const mapped = CLIENT_ERROR_BY_STATUS[status] ?? CLIENT_ERROR_BY_STATUS[400]!;
     const byType = typeof e.type === 'string' ? BODY_ERROR_MESSAGES[e.type] : undefined;
-    return new AppError(mapped.code, byType ? byType(e) : mapped.message, { cause: err });
+    // zlib's own error, passed on by body-parser with status 400 and no type of its own.
+    const undecodable = typeof e.code === 'string' && e.code.startsWith('Z_');
+    const message = byType
+      ? byType(e)
+      : undecodable
+        ? 'The request body could not be read: it is not encoded as its Content-Encoding says'
+        : mapped.message;
+    return new AppError(mapped.code, message, { cause: err });
   }
   return new AppError('internal_error', 'An unexpected error occurred', { cause: err });
 }

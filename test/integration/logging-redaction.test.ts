@@ -198,6 +198,23 @@ describe('no secret reaches a log line or a response', () => {
       browser.post('/auth/webinargeek').type('form').send({ csrf, api_key: WEBINARGEEK_BAD_KEY }),
       400,
     );
+    // Forms body-parser refuses (too many fields, too big, not a form) carry the key too (SECURITY.md 21).
+    const padded = new URLSearchParams({ csrf: csrf!, api_key: WEBINARGEEK_KEY });
+    for (let i = 0; i < 12; i++) padded.append(`f${i}`, WEBINARGEEK_KEY);
+    await record('too many form fields', browser.post('/auth/webinargeek').type('form').send(padded.toString()), 413);
+    await record(
+      'form too large',
+      browser
+        .post('/auth/webinargeek')
+        .type('form')
+        .send({ csrf, api_key: `${WEBINARGEEK_KEY}${'k'.repeat(20_000)}` }),
+      413,
+    );
+    await record(
+      'form sent as JSON',
+      browser.post('/auth/webinargeek').type('json').send({ csrf, api_key: WEBINARGEEK_KEY }),
+      400,
+    );
     await record(
       'api key',
       browser.post('/auth/webinargeek').type('form').send({ csrf, api_key: WEBINARGEEK_KEY }),
