@@ -1,9 +1,11 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AxiosInstance } from 'axios';
 import type { CredentialSource } from '../client/types';
 import type { Clock } from '../clock';
 import type { Config } from '../config';
-import { AppError } from '../errors';
+import { AppError, toAppError } from '../errors';
 import type { EventSink } from '../events';
+import type { Logger } from '../logger';
 import { buildAuthorizationUrl } from '../oauth/authorization-url';
 import { createPkcePair } from '../oauth/pkce';
 import { randomToken } from '../oauth/random';
@@ -11,7 +13,8 @@ import { exchangeCode } from '../oauth/token-client';
 import type { OAuth2Provider, Provider, ProviderRegistry } from '../providers/registry';
 import type { AccountInfo, Connection, FlowState, Store } from '../store';
 import { FLOW_STATE_MAX_AGE_MS } from '../store';
-import { resolveReturnTo } from './return-to';
+import type { ConnectTarget } from './connect-target';
+import { authorizationErrorCode, type FlowErrorCode } from './flow-errors';
 
 export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
@@ -24,54 +27,8 @@ export interface FlowDeps {
   events: EventSink;
   /** Told when a connection is written anew, so no cached credential outlives it. */
   credentials: Pick<CredentialSource, 'invalidate'>;
-}
-
-/** Which connection a browser may create, and where it goes afterwards. */
-export interface ConnectTarget {
-  provider: Provider;
-  connectionId: string;
-  returnTo: string;
-}
-
-export interface ConnectQuery {
-  token?: string;
-  connection_id?: string;
-  return_to?: string;
-}
-
-/**
- * Decides who may connect: the holder of a single-use connect session token, or, when
- * anonymous connect is on, anyone naming a `connection_id` (default `default`).
- */
-export async function resolveConnectTarget(
-  deps: FlowDeps,
-  providerId: string,
-  query: ConnectQuery,
-): Promise<ConnectTarget> {
-  const provider = deps.providers.requireEnabled(providerId);
-  if (query.token) {
-    const session = await deps.store.takeConnectSession(query.token);
-    if (!session)
-      throw new AppError(
-        'unauthorized',
-        'This connect link has expired or was already used. Ask the application for a new one.',
-      );
-    if (session.provider !== provider.id)
-      throw new AppError('invalid_request', 'This connect link is for another provider.');
-    return {
-      provider,
-      connectionId: session.connectionId,
-      returnTo: session.returnTo ?? resolveReturnTo(query.return_to, deps.config),
-    };
-  }
-  if (!deps.config.allowAnonymousConnect) {
-    throw new AppError('unauthorized', 'A connect link from the application is needed to connect an account.');
-  }
-  const connectionId = query.connection_id ?? 'default';
-  if (!CONNECTION_ID_PATTERN.test(connectionId)) {
-    throw new AppError('invalid_request', 'connection_id must match ^[A-Za-z0-9._:@-]{1,128}$');
-  }
-  return { provider, connectionId, returnTo: resolveReturnTo(query.return_to, deps.config) };
+  /** Where the browser routes report the failures they answer themselves (a flow's error return). */
+  logger?: Logger;
 }
 
 export interface BrowserContext {
@@ -115,23 +72,39 @@ export async function startAuthorization(
   });
 }
 
-export type FlowOutcome =
-  | { status: 'connected'; flow: FlowState; connection: Connection }
-  | { status: 'denied'; flow: FlowState }
-  | { status: 'error'; flow: FlowState; error: string };
+/** Where a flow goes back to once it is over, as recorded when it started. */
+export type FlowReturn = Pick<FlowState, 'provider' | 'connectionId' | 'returnTo' | 'mode' | 'openerOrigin'>;
+
+/**
+ * What a callback with a valid state came to. `connected`, `denied` and `error` go back to the
+ * flow's `return_to` (or its popup's opener) with `status=` and, for an error, `error=<code>`:
+ * a code from a closed list, never text from the provider. `refused` is a callback of this
+ * browser's flow that must not be acted on (a mix-up, a malformed answer): the 400 page, which a
+ * popup also posts to its opener.
+ */
+export type CallbackResult =
+  | { kind: 'connected'; flow: FlowState; connection: Connection }
+  | { kind: 'denied'; flow: FlowState }
+  | { kind: 'error'; flow: FlowState; code: FlowErrorCode; cause: AppError }
+  | { kind: 'refused'; flow: FlowState; error: AppError };
 
 /**
  * Finishes the flow. Every check happens before any token request: parameters appear once,
  * the state exists, is unexpired, unused and belongs to this browser session, and `iss`
  * matches (RFC 9207 §2.4) — and only then is `error=` acted on (RFC 6749 §4.1.2.1).
+ *
+ * Throws when the callback belongs to no flow of this browser (a missing, forged, expired or
+ * replayed state, or one of another browser): the plain 400 page, nothing to go back to. Any
+ * failure after that is a {@link CallbackResult}.
+ *
+ * @see RFC 6749 §4.1.2
+ * @see RFC 9700 §4.7.1
  */
 export async function completeAuthorization(
   deps: FlowDeps,
   rawQuery: string,
   sessionId: string,
-  /** Told the flow state once it is taken, so a failure after that can be reported to where the flow began. */
-  onFlowTaken: (flow: FlowState) => void = () => {},
-): Promise<FlowOutcome> {
+): Promise<CallbackResult> {
   const params = new URLSearchParams(rawQuery);
   const names = [...params.keys()];
   if (new Set(names).size !== names.length) {
@@ -139,37 +112,92 @@ export async function completeAuthorization(
   }
   const state = params.get('state');
   if (!state) throw new AppError('invalid_state', 'The callback has no state parameter.');
-  const flow = await deps.store.takeFlowState(state);
-  if (!flow)
+  const flow = await claimFlowState(deps.store, state, sessionId);
+
+  let provider: OAuth2Provider;
+  try {
+    provider = requireOAuth2(deps.providers.require(flow.provider));
+  } catch (err) {
+    const cause = toAppError(err);
+    return { kind: 'error', flow, code: cause.code, cause };
+  }
+  const iss = params.get('iss');
+  const expectedIssuer = provider.issuer ?? flow.issuer ?? null;
+  if (expectedIssuer !== null && iss !== expectedIssuer) {
+    const error = new AppError(
+      'invalid_request',
+      "The callback's issuer (iss) does not match the provider the flow was started for.",
+    );
+    return { kind: 'refused', flow, error };
+  }
+
+  const error = params.get('error');
+  if (error !== null) {
+    if (error === 'access_denied') return { kind: 'denied', flow };
+    const code = authorizationErrorCode(error);
+    // For the log only, and only when it looks like a code: error_description is never read.
+    const cause = new AppError('provider_error', 'The provider answered the authorization request with an error', {
+      provider: { error: /^[A-Za-z0-9_.-]{1,64}$/.test(error) ? error : code },
+    });
+    return { kind: 'error', flow, code, cause };
+  }
+  const code = params.get('code');
+  if (!code) {
+    return {
+      kind: 'refused',
+      flow,
+      error: new AppError('invalid_request', 'The callback has neither a code nor an error.'),
+    };
+  }
+
+  try {
+    const connection = await connectWithCode(deps, provider, flow, code);
+    return { kind: 'connected', flow, connection };
+  } catch (err) {
+    const cause = toAppError(err);
+    return { kind: 'error', flow, code: cause.code, cause };
+  }
+}
+
+/**
+ * Takes the flow state of `state` for the browser session `sessionId`, or refuses it. The
+ * store's take is atomic: of two concurrent callbacks, exactly one gets the flow, and a replay
+ * finds nothing. A callback from another browser must not void the flow of the browser that
+ * started it (someone who saw the victim's callback URL could otherwise cancel the victim's
+ * sign-in): the state it took is put back unchanged before the callback is refused.
+ *
+ * @see RFC 6749 §10.12
+ */
+async function claimFlowState(store: Store, state: string, sessionId: string): Promise<FlowState> {
+  const flow = await store.takeFlowState(state);
+  if (!flow) {
     throw new AppError(
       'invalid_state',
       'This sign-in link is unknown, expired or was already used. Please start again.',
     );
-  onFlowTaken(flow);
-  if (flow.sessionId !== sessionId) {
+  }
+  if (!sameSecret(flow.sessionId, sessionId)) {
+    await store.saveFlowState(flow);
     throw new AppError(
       'invalid_state',
       'This sign-in was started in another browser session. Please start again here.',
     );
   }
-  const provider = requireOAuth2(deps.providers.require(flow.provider));
-  const iss = params.get('iss');
-  const expectedIssuer = provider.issuer ?? flow.issuer ?? null;
-  if (expectedIssuer !== null && iss !== expectedIssuer) {
-    throw new AppError(
-      'invalid_request',
-      "The callback's issuer (iss) does not match the provider the flow was started for.",
-    );
-  }
+  return flow;
+}
 
-  const error = params.get('error');
-  if (error) {
-    if (error === 'access_denied') return { status: 'denied', flow };
-    return { status: 'error', flow, error: /^[\x20-\x7e]{1,64}$/.test(error) ? error : 'provider_error' };
-  }
-  const code = params.get('code');
-  if (!code) throw new AppError('invalid_request', 'The callback has neither a code nor an error.');
+function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
 
+/** Exchanges the code (RFC 6749 §4.1.3) and stores the new connection. */
+async function connectWithCode(
+  deps: FlowDeps,
+  provider: OAuth2Provider,
+  flow: FlowState,
+  code: string,
+): Promise<Connection> {
   const tokens = await exchangeCode(
     provider,
     { code, redirectUri: deps.config.redirectUri, codeVerifier: flow.codeVerifier },
@@ -198,7 +226,7 @@ export async function completeAuthorization(
   });
   deps.credentials.invalidate(provider.id, flow.connectionId);
   deps.events.emit('connection.created', provider.id, flow.connectionId);
-  return { status: 'connected', flow, connection };
+  return connection;
 }
 
 /** Stores an API key for an `api_key` provider (encrypted at rest like every credential). */

@@ -2,25 +2,28 @@ import { Router, type Request, type Response } from 'express';
 import type { SessionData } from 'express-session';
 import {
   completeAuthorization,
-  resolveConnectTarget,
   saveApiKeyConnection,
   startAuthorization,
   type FlowDeps,
+  type FlowReturn,
 } from '../connect/authorization-flow';
+import { isConnectLinkError, releaseConnectLink, spendConnectLink } from '../connect/connect-sessions';
+import { resolveConnectTarget, type ConnectTarget } from '../connect/connect-target';
 import { allowedOrigin, withResult } from '../connect/return-to';
 import { writeError } from '../wire/error-response';
-import { AppError, isAppError } from '../errors';
+import { reportError } from '../wire/error-report';
+import { AppError, toAppError } from '../errors';
 import { randomToken } from '../oauth/random';
 import { createAssetReader } from '../public/assets';
 import {
   renderApiKeyForm,
   renderConnectPage,
+  renderErrorPage,
   renderPopupResult,
   type ConnectionRow,
   type PopupMessage,
-  type PopupResultModel,
 } from '../public/pages';
-import type { Connection, FlowState, Store } from '../store';
+import type { Connection, Store } from '../store';
 import { formBody } from './body-parsing';
 import { regenerateSession, saveSession } from './session';
 
@@ -53,8 +56,11 @@ function rawQuery(req: Request): string {
   return i < 0 ? '' : req.originalUrl.slice(i + 1);
 }
 
-function codeOf(err: unknown): string {
-  return isAppError(err) ? err.code : 'internal_error';
+/** A popup's opener, told about a failure: its exact origin (checked when the flow began) and the flow. */
+interface Opener {
+  origin: string;
+  provider: string;
+  connectionId: string;
 }
 
 /**
@@ -80,10 +86,31 @@ export function connectRoutes(deps: FlowDeps): Router {
   const basePath = new URL(deps.config.publicUrl).pathname.replace(/\/$/, '');
   const files = createAssetReader();
 
-  /** Lets the error page that follows post this error to the popup's opener (see renderErrorPage). */
-  function reportToOpener(res: Response, message: PopupMessage, targetOrigin: string): void {
-    const popupResult: PopupResultModel = { message, targetOrigin, basePath };
-    res.locals.popupResult = popupResult;
+  /** Reports a failure that these routes answer themselves rather than through the error middleware. */
+  function report(req: Request, error: AppError, provider?: string): void {
+    if (deps.logger) reportError(deps.logger, error, { method: req.method, path: req.path, provider });
+  }
+
+  /**
+   * Answers a flow route's failure with the error page, through the one writer, when the page
+   * needs more than the error middleware knows: which case of its code this is (a used or an
+   * expired link), and the popup's opener, to which popup-result.js posts the error.
+   */
+  function sendFlowError(req: Request, res: Response, error: AppError, opener?: Opener): void {
+    report(req, error, opener?.provider);
+    const popup = opener && {
+      message: {
+        type: 'latchkey:result' as const,
+        provider: opener.provider,
+        connectionId: opener.connectionId,
+        status: 'error' as const,
+        code: error.code,
+      },
+      targetOrigin: opener.origin,
+      basePath,
+    };
+    const reason = isConnectLinkError(error) ? error.problem : undefined;
+    writeError(res, error, { html: renderErrorPage(error.code, error.message, basePath, { popup, reason }) });
   }
 
   router.get('/', async (req, res) => {
@@ -131,19 +158,22 @@ export function connectRoutes(deps: FlowDeps): Router {
     try {
       await startConnecting(req, res, popup ? 'popup' : 'redirect', openerOrigin);
     } catch (err) {
-      if (openerOrigin) {
-        const connectionId = typeof req.query.connection_id === 'string' ? req.query.connection_id.slice(0, 128) : '';
-        const provider = String(req.params.provider).slice(0, 64);
-        reportToOpener(
-          res,
-          { type: 'latchkey:result', provider, connectionId, status: 'error', code: codeOf(err) },
-          openerOrigin,
-        );
-      }
-      throw err;
+      const error = toAppError(err);
+      const opener = openerOrigin && {
+        origin: openerOrigin,
+        provider: String(req.params.provider).slice(0, 64),
+        connectionId: typeof req.query.connection_id === 'string' ? req.query.connection_id.slice(0, 128) : '',
+      };
+      if (!opener && !isConnectLinkError(error)) throw err;
+      sendFlowError(req, res, error, opener || undefined);
     }
   });
 
+  /**
+   * Starts a flow for what this request may connect: the API-key form, or the provider's
+   * authorization page. A connect link is spent only once the flow is written; when writing it
+   * fails, the link is given back, so that the person can simply try again.
+   */
   async function startConnecting(
     req: Request,
     res: Response,
@@ -155,6 +185,28 @@ export function connectRoutes(deps: FlowDeps): Router {
       connection_id: queryString(req, 'connection_id'),
       return_to: queryString(req, 'return_to'),
     });
+    let answer: { html: string } | { location: string };
+    try {
+      answer = await beginFlow(req, target, mode, openerOrigin);
+    } catch (err) {
+      // Best effort: a store that has just failed may refuse this too, and the link then lapses.
+      if (target.link) await releaseConnectLink(deps, target.link).catch(() => undefined);
+      throw err;
+    }
+    // The claim already took the link: this only lets a second use read "already used", so a
+    // failure here must not fail a flow that is under way.
+    if (target.link) await spendConnectLink(deps, target.link).catch(() => undefined);
+    if ('html' in answer) res.type('html').send(answer.html);
+    else res.redirect(302, answer.location);
+  }
+
+  /** Writes what the rest of the flow needs (the session, the flow state) and says how to answer. */
+  async function beginFlow(
+    req: Request,
+    target: ConnectTarget,
+    mode: 'redirect' | 'popup',
+    openerOrigin?: string,
+  ): Promise<{ html: string } | { location: string }> {
     req.session.started = true;
     if (target.provider.authMode === 'api_key') {
       const csrf = randomToken(32);
@@ -168,19 +220,17 @@ export function connectRoutes(deps: FlowDeps): Router {
         expiresAt: deps.clock.now() + API_KEY_FORM_TTL_MS,
       };
       await saveSession(req);
-      res.type('html').send(
-        renderApiKeyForm({
-          provider: target.provider,
-          action: `${basePath}/auth/${target.provider.id}`,
-          csrf,
-          basePath,
-        }),
-      );
-      return;
+      const html = renderApiKeyForm({
+        provider: target.provider,
+        action: `${basePath}/auth/${target.provider.id}`,
+        csrf,
+        basePath,
+      });
+      return { html };
     }
     await saveSession(req);
-    const url = await startAuthorization(deps, target, { sessionId: req.sessionID, mode, openerOrigin });
-    res.redirect(302, url);
+    const location = await startAuthorization(deps, target, { sessionId: req.sessionID, mode, openerOrigin });
+    return { location };
   }
 
   router.post(
@@ -194,23 +244,18 @@ export function connectRoutes(deps: FlowDeps): Router {
       const sameForm =
         flow !== undefined && flow.provider === provider.id && typeof body.csrf === 'string' && body.csrf === flow.csrf;
       if (!flow || !sameForm || flow.expiresAt <= deps.clock.now()) {
-        if (sameForm && flow.mode === 'popup' && flow.openerOrigin) {
-          reportToOpener(
-            res,
-            {
-              type: 'latchkey:result',
-              provider: provider.id,
-              connectionId: flow.connectionId,
-              status: 'error',
-              code: 'invalid_state',
-            },
-            flow.openerOrigin,
-          );
-        }
-        throw new AppError(
+        const error = new AppError(
           'invalid_state',
           'This form has expired or was not opened in this browser. Please start again.',
         );
+        // Only this browser's own form (its CSRF token matched) may tell the opener it began with.
+        if (!sameForm || flow.mode !== 'popup' || !flow.openerOrigin) throw error;
+        sendFlowError(req, res, error, {
+          origin: flow.openerOrigin,
+          provider: provider.id,
+          connectionId: flow.connectionId,
+        });
+        return;
       }
       const apiKey = typeof body.api_key === 'string' ? body.api_key.trim() : '';
       const problem = !apiKey
@@ -234,48 +279,49 @@ export function connectRoutes(deps: FlowDeps): Router {
         return;
       }
       delete req.session.apiKeyFlow;
-      const connection = await saveApiKeyConnection(
-        deps,
-        { provider, connectionId: flow.connectionId, returnTo: flow.returnTo },
-        apiKey,
-      );
-      await finish(req, res, { ...flow, provider: provider.id }, 'connected', undefined, connection);
+      const back: FlowReturn = { ...flow, provider: provider.id };
+      let connection: Connection;
+      try {
+        connection = await saveApiKeyConnection(
+          deps,
+          { provider, connectionId: flow.connectionId, returnTo: flow.returnTo },
+          apiKey,
+        );
+      } catch (err) {
+        const error = toAppError(err);
+        report(req, error, provider.id);
+        await finish(req, res, back, { status: 'error', code: error.code });
+        return;
+      }
+      await finish(req, res, back, { status: 'connected' }, connection);
     },
   );
 
   router.get('/callback', async (req, res) => {
     noStore(res);
-    let taken: FlowState | undefined;
-    let outcome;
-    try {
-      outcome = await completeAuthorization(deps, rawQuery(req), req.sessionID, (flow) => (taken = flow));
-    } catch (err) {
-      const flow = taken;
-      // Only a flow of this very browser, in a popup, to the origin recorded when it started.
-      if (flow && flow.sessionId === req.sessionID && flow.mode === 'popup' && flow.openerOrigin) {
-        reportToOpener(
-          res,
-          {
-            type: 'latchkey:result',
-            provider: flow.provider,
-            connectionId: flow.connectionId,
-            status: 'error',
-            code: codeOf(err),
-          },
-          flow.openerOrigin,
-        );
-      }
-      throw err;
+    // No flow of this browser (a missing, forged, expired or replayed state): it throws, the 400 page.
+    const result = await completeAuthorization(deps, rawQuery(req), req.sessionID);
+    const { flow } = result;
+    switch (result.kind) {
+      case 'refused':
+        if (flow.mode !== 'popup' || !flow.openerOrigin) throw result.error;
+        sendFlowError(req, res, result.error, {
+          origin: flow.openerOrigin,
+          provider: flow.provider,
+          connectionId: flow.connectionId,
+        });
+        return;
+      case 'error':
+        report(req, result.cause, flow.provider);
+        await finish(req, res, flow, { status: 'error', code: result.code });
+        return;
+      case 'denied':
+        await finish(req, res, flow, { status: 'denied' });
+        return;
+      case 'connected':
+        await finish(req, res, flow, { status: 'connected' }, result.connection);
+        return;
     }
-    const code = outcome.status === 'error' ? outcome.error : undefined;
-    await finish(
-      req,
-      res,
-      outcome.flow,
-      outcome.status,
-      code,
-      outcome.status === 'connected' ? outcome.connection : undefined,
-    );
   });
 
   router.get('/callback/done', (req, res) => {
@@ -299,21 +345,19 @@ export function connectRoutes(deps: FlowDeps): Router {
     );
   });
 
-  /** Records the result in the session, then 303s to a clean URL: the code and state leave the address bar. */
+  /**
+   * Records the result in the session, then 303s to a clean URL (the code and state leave the
+   * address bar): `return_to` with `status=…&provider=…&connection_id=…[&error=…]`, or, for a
+   * popup, `/callback/done`, which posts the same result to the opener and closes.
+   */
   async function finish(
     req: Request,
     res: Response,
-    flow: {
-      provider: string;
-      connectionId: string;
-      returnTo: string;
-      mode: 'redirect' | 'popup';
-      openerOrigin?: string;
-    },
-    status: FlowStatus,
-    code?: string,
+    flow: FlowReturn,
+    outcome: { status: FlowStatus; code?: string },
     connection?: Connection,
   ): Promise<void> {
+    const { status, code } = outcome;
     const now = deps.clock.now();
     const popup = flow.mode === 'popup' && flow.openerOrigin;
     // A popup's result goes to its opener; the Connect page's notice is for redirect flows.

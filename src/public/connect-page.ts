@@ -73,27 +73,30 @@ ${renderCode(code)}
 </div>`;
 }
 
-function renderProvider(provider: Provider, basePath: string, primary: boolean): string {
+function renderProvider(provider: Provider, model: ConnectPageModel, primary: boolean): string {
   const name = escapeHtml(provider.displayName);
   const how =
     provider.authMode === 'api_key' ? `Paste an API key from your ${name} account` : `Sign in on ${name}'s own page`;
-  return `<li class="provider">
+  // Without anonymous connect a button here could only fail: a flow needs the application's link.
+  const button = model.anonymousConnect
+    ? `\n<a class="button${primary ? '' : ' secondary'}" href="${escapeHtml(`${model.basePath}/auth/${provider.id}`)}" data-provider="${escapeHtml(provider.id)}">Connect ${name}</a>`
+    : '';
+  return `<li class="provider" data-provider="${escapeHtml(provider.id)}">
 <span class="avatar" aria-hidden="true">${escapeHtml(provider.displayName.charAt(0).toUpperCase())}</span>
-<span class="provider-text"><span class="provider-name">${name}</span><span class="provider-how">${how}</span></span>
-<a class="button${primary ? '' : ' secondary'}" href="${escapeHtml(`${basePath}/auth/${provider.id}`)}" data-provider="${escapeHtml(provider.id)}">Connect ${name}</a>
+<span class="provider-text"><span class="provider-name">${name}</span><span class="provider-how">${how}</span></span>${button}
 </li>`;
 }
 
 function renderProviders(model: ConnectPageModel): string {
   // In catalog order: the built-in entries (VideoAsk first), then PROVIDERS_FILE additions.
-  const items = model.providers.map((p, i) => renderProvider(p, model.basePath, i === 0)).join('\n');
+  const items = model.providers.map((p, i) => renderProvider(p, model, i === 0)).join('\n');
   const note = model.anonymousConnect
     ? ''
-    : '<p class="hint">To connect, use the link or button your application gives you: it tells Latchkey which account to connect.</p>';
+    : '<p class="hint" id="connect-from-app">Connections are started from your application: use its Connect button or link, which tells Latchkey which account to connect. This page shows what this browser has connected.</p>';
   return `<section class="card" aria-labelledby="services-heading">
-<h2 id="services-heading">Services</h2>
-${items ? `<ul class="providers">${items}</ul>` : '<p class="empty">No service is enabled on this Latchkey yet.</p>'}
+<h2 id="services-heading">${model.anonymousConnect ? 'Services' : 'Services you can connect from your application'}</h2>
 ${note}
+${items ? `<ul class="providers">${items}</ul>` : '<p class="empty">No service is enabled on this Latchkey yet.</p>'}
 </section>`;
 }
 
@@ -143,9 +146,11 @@ ${rows}
 }
 
 /**
- * The Connect page (`GET /`): a button per enabled provider, VideoAsk first; the result of the
- * last flow; and the connections this browser made — which account, status and when. Plain
- * links and server-rendered HTML, so the redirect flow works with JavaScript off.
+ * The Connect page (`GET /`): a button per enabled provider, VideoAsk first (only with anonymous
+ * connect: otherwise the services are listed without buttons, since a flow needs the host
+ * application's link); the result of the last flow; and the connections this browser made —
+ * which account, status and when. Plain links and server-rendered HTML, so the redirect flow
+ * works with JavaScript off.
  */
 export function renderConnectPage(model: ConnectPageModel): string {
   return layout(

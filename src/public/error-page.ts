@@ -8,6 +8,8 @@ export interface ErrorPageOptions {
    * the error is also posted to the opener (so `Latchkey.connect` rejects with its code).
    */
   popup?: PopupResultModel;
+  /** Which case of the code this is, when it covers several (see errorTextFor). */
+  reason?: string;
 }
 
 /**
@@ -21,7 +23,7 @@ export function renderErrorPage(
   basePath: string,
   options: ErrorPageOptions = {},
 ): string {
-  const text = errorTextFor(code);
+  const text = errorTextFor(code, options.reason);
   const detail =
     message && message !== text.explanation && !text.explanation.includes(message)
       ? `<p class="detail">Details: ${escapeHtml(message)}</p>`

@@ -25,9 +25,15 @@ const TEXTS: Readonly<Record<string, ErrorText>> = {
     action: 'Start again from the Connect page or from your application.',
   },
   unauthorized: {
+    title: 'This needs an API key',
+    explanation: 'This address is for applications that hold a Latchkey API key, not for a browser.',
+    action: 'Go to the Connect page, or start from your application.',
+  },
+  link_expired: {
     title: 'This connect link has expired',
-    explanation: 'A connect link works once and for 15 minutes. This one expired or was already used.',
-    action: START_AGAIN,
+    explanation:
+      'A connect link works once and for 15 minutes. This one is older than that, or it is not a link Latchkey issued.',
+    action: 'Go back to your application and start the connection again: it gives you a new link.',
   },
   invalid_request: {
     title: 'This request could not be handled',
@@ -106,6 +112,45 @@ const TEXTS: Readonly<Record<string, ErrorText>> = {
     explanation: 'It could not complete the sign-in right now. Nothing was stored.',
     action: 'Wait a moment and try again.',
   },
+  invalid_scope: {
+    title: 'The service refused the requested access',
+    explanation: 'It does not grant the permissions this integration asks for. Nothing was stored.',
+    action: 'Contact support and mention the code below: the integration needs attention.',
+  },
+  unauthorized_client: {
+    title: 'The service does not accept this integration',
+    explanation: 'It refused to let this integration sign you in. Nothing was stored.',
+    action: 'Contact support and mention the code below: the integration needs attention.',
+  },
+  unsupported_response_type: {
+    title: 'The service does not support this kind of sign-in',
+    explanation: 'It refused the way this integration asks to sign you in. Nothing was stored.',
+    action: 'Contact support and mention the code below: the integration needs attention.',
+  },
+};
+
+/**
+ * What happened, when one code covers several cases that a person must tell apart: an expired
+ * link and a used one are both `link_expired`; having no link at all is `invalid_request`.
+ */
+const REASON_TEXTS: Readonly<Record<string, ErrorText>> = {
+  'link_expired:used': {
+    title: 'This connect link was already used',
+    explanation:
+      'A connect link works once, and this one has been used already, in this browser or another. If that was you, the account may already be connected.',
+    action: 'Go back to your application to check, or start the connection again there for a new link.',
+  },
+  'invalid_request:missing': {
+    title: 'Connect from your application',
+    explanation:
+      'Accounts are connected here through a link from your application, which tells Latchkey which account to connect. This address has no such link.',
+    action: 'Go back to your application and use its Connect button or link.',
+  },
+  'invalid_request:other_provider': {
+    title: 'This connect link is for another service',
+    explanation: 'The link was issued to connect a different service than the one in this address. It was not used up.',
+    action: 'Use the link exactly as your application gave it, or start the connection again there.',
+  },
 };
 
 const FALLBACK: ErrorText = {
@@ -114,9 +159,16 @@ const FALLBACK: ErrorText = {
   action: 'Please try again later. If it keeps happening, contact support and mention the code below.',
 };
 
-/** Plain-language text for an error code; unknown codes get a generic text (the code is shown beside it). */
-export function errorTextFor(code: string): ErrorText {
-  return Object.prototype.hasOwnProperty.call(TEXTS, code) ? TEXTS[code]! : FALLBACK;
+const has = (table: Readonly<Record<string, ErrorText>>, key: string) =>
+  Object.prototype.hasOwnProperty.call(table, key);
+
+/**
+ * Plain-language text for an error code, or for one `reason` under it (see REASON_TEXTS);
+ * unknown codes get a generic text (the code is shown beside it).
+ */
+export function errorTextFor(code: string, reason?: string): ErrorText {
+  if (reason !== undefined && has(REASON_TEXTS, `${code}:${reason}`)) return REASON_TEXTS[`${code}:${reason}`]!;
+  return has(TEXTS, code) ? TEXTS[code]! : FALLBACK;
 }
 
 /** One sentence for an error code: what happened and what to do. */

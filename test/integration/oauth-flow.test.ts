@@ -218,14 +218,23 @@ describe('the authorization-code flow against the sandbox provider', () => {
     });
   });
 
-  it('answers provider_error when the token response is not usable, and stores nothing', async () => {
+  it('goes back to return_to with error=provider_error when the token endpoint fails, and stores nothing', async () => {
     h = await startHarness();
     h.sandbox.failNextTokenRequests(1, 500);
     const browser = h.browser();
     const res = await connectVideoAsk(browser, '?connection_id=broken');
-    expect(res.status).toBe(502);
-    expect(res.headers['latchkey-error']).toBe('provider_error');
+    expect(res.status).toBe(303);
+    const back = new URL(res.headers.location!);
+    expect(back.origin + back.pathname).toBe(`${PUBLIC_URL}/`);
+    expect(Object.fromEntries(back.searchParams)).toEqual({
+      status: 'error',
+      provider: 'videoask',
+      connection_id: 'broken',
+      error: 'provider_error',
+    });
+    expect(h.sandbox.stats.tokenRequests).toBe(1);
     expect(await h.store.getConnection('videoask', 'broken')).toBeNull();
+    expect((await browser.get('/')).text).toContain('VideoAsk was not connected');
   });
 
   it('parses expires_in given as a string, or missing', async () => {
@@ -271,7 +280,12 @@ describe('the authorization-code flow against the sandbox provider', () => {
     const { store, redis } = openStore(h.config, systemClock);
     try {
       expect(await waitForReady(redis!, 5000)).toBe(true);
-      const other = createApp({ config: h.config, store, providers: h.providers, logger: createLogger('silent') }).handler;
+      const other = createApp({
+        config: h.config,
+        store,
+        providers: h.providers,
+        logger: createLogger('silent'),
+      }).handler;
       const done = await supertest(other).get(callbackPath(redirect)).set('Cookie', cookie);
       expect(done.status).toBe(303);
       expect(new URL(done.headers.location!).searchParams.get('status')).toBe('connected');
@@ -341,14 +355,15 @@ describe('connect sessions', () => {
     expect((await h.store.getConnection('videoask', 'user-42'))?.status).toBe('active');
 
     const reused = await h.browser().get(`/auth/videoask?token=${created.body.token}`);
-    expect(reused.status).toBe(401);
-    expect(reused.headers['latchkey-error']).toBe('unauthorized');
+    expect(reused.status).toBe(410);
+    expect(reused.headers['latchkey-error']).toBe('link_expired');
   });
 
   it('refuses anonymous connect when it is off, and the API without a key', async () => {
     h = await startHarness({ env: { ALLOW_ANONYMOUS_CONNECT: 'false' } });
     const res = await h.browser().get('/auth/videoask?connection_id=x');
-    expect(res.status).toBe(401);
+    expect(res.status).toBe(400);
+    expect(res.headers['latchkey-error']).toBe('invalid_request');
     const noKey = await h.browser().post('/connect-sessions').send({ provider: 'videoask', connection_id: 'x' });
     expect(noKey.status).toBe(401);
     expect(noKey.body).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
