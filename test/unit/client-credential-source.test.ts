@@ -116,9 +116,25 @@ describe('credential source (refresh coordinator) on the memory store', () => {
 
   it('lets a waiter take the token another instance stored while holding the lock, without refreshing', async () => {
     const seeded = await seed({ expiresAt: clock.now() - 1 });
-    const peerLock = await store.acquireLock('refresh:videoask:c1', 60_000);
+    const lockName = 'refresh:videoask:c1';
+    const peerLock = await store.acquireLock(lockName, 60_000);
     expect(peerLock).not.toBeNull();
+    // The waiter's attempts at the lock, and a signal at its first refusal: from then on it is in its poll loop.
+    const attempts: Array<string | null> = [];
+    let markRefused!: () => void;
+    const refused = new Promise<void>((resolve) => (markRefused = resolve));
+    const acquireLock = store.acquireLock.bind(store);
+    jest.spyOn(store, 'acquireLock').mockImplementation(async (name, ttlMs) => {
+      const token = await acquireLock(name, ttlMs);
+      if (name === lockName) {
+        attempts.push(token);
+        if (token === null) markRefused();
+      }
+      return token;
+    });
+
     const waiting = credentials.getCredential(provider, 'c1');
+    await refused;
     await store.updateConnection(
       {
         ...seeded,
@@ -128,7 +144,15 @@ describe('credential source (refresh coordinator) on the memory store', () => {
       seeded.version,
     );
     expect((await waiting).header.value).toBe('Bearer at-peer');
-    expect(await store.isLocked('refresh:videoask:c1')).toBe(true); // the peer's lock, untouched
+
+    // It found the lock held, never took it, and answered from the store while the peer still held it.
+    expect(attempts.length).toBeGreaterThan(0);
+    expect(attempts.every((token) => token === null)).toBe(true);
+    expect(await store.isLocked(lockName)).toBe(true);
+    // The wait is what the coordinator measures once it leaves the loop after waiting.
+    const waits = (await metrics.lockWaits.get()).values.find((v) => v.metricName?.endsWith('_count'));
+    expect(waits).toMatchObject({ value: 1, labels: { provider: 'videoask' } });
+    expect(await store.releaseLock(lockName, peerLock!)).toBe(true);
   });
 
   it('refuses the write of a holder whose credentials were replaced during its token request, and answers the newer ones', async () => {

@@ -1,4 +1,5 @@
 import axios from 'axios';
+import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { basicAuthorization, exchangeCode, refreshTokenGrant, TokenEndpointError } from '../../src/oauth/token-client';
 import { parseTokenResponse } from '../../src/oauth/token-response';
@@ -30,6 +31,18 @@ const provider = (over: Partial<OAuth2Provider> = {}): OAuth2Provider => ({
 });
 
 const deps = { http: axios.create(), timeoutMs: 2000, now: () => 1_000_000 };
+
+/** A loopback port nobody listens on: a server takes it, then closes, so a connection to it is refused. */
+function closedLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 useStrictNock();
 
@@ -109,18 +122,34 @@ describe('token requests', () => {
   });
 
   it('answers provider_error on a network failure, with a cause stripped of the request config', async () => {
+    // An Error, not a plain object: nock 14 emits only an Error on the socket, and a plain object
+    // left the request hanging until the 2 s timeout, so this case used to test the timeout path.
     nock('https://auth.acme.test')
       .post('/oauth/token')
-      .replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+      .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     const err = await refreshTokenGrant(
       provider({ tokenRequest: { bodyFormat: 'form', clientAuth: 'basic' } }),
       'rt',
       deps,
     ).catch((e) => e);
     expect(err.code).toBe('provider_error');
+    expect(err.message).toBe("The provider's token endpoint is unreachable");
     expect(err.retryAfter).toBe(5);
+    // The socket's error, not axios's ECONNABORTED of a timeout.
+    expect(err.cause).toMatchObject({ code: 'ECONNRESET', message: 'socket hang up' });
     expect(Object.keys(err.cause)).not.toContain('config');
     expect(JSON.stringify(err.cause ?? {})).not.toContain('Basic');
+  });
+
+  it('answers provider_error on a refused connection at once, not after the timeout', async () => {
+    const refusing = await closedLoopbackPort();
+    const err = await refreshTokenGrant(provider({ tokenUrl: `http://127.0.0.1:${refusing}/oauth/token` }), 'rt', {
+      ...deps,
+      timeoutMs: 60_000,
+    }).catch((e) => e);
+    expect(err.code).toBe('provider_error');
+    expect(err.message).toBe("The provider's token endpoint is unreachable");
+    expect(err.cause).toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('refuses a 200 that is not JSON', async () => {
