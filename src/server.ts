@@ -1,6 +1,7 @@
 import 'dotenv/config';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createApp, type LatchkeyApp } from './app';
 import { systemClock, type Clock } from './clock';
 import { ConfigError, parseConfig, type Config } from './config';
@@ -13,8 +14,8 @@ import {
   type ProviderSource,
 } from './providers/registry';
 import { openStore, type Store } from './store';
-import { waitForReady } from './store/redis-client';
-import { writeError } from './wire/error-response';
+import { routeRedisWarnings, waitForReady } from './store/redis-client';
+import { rawErrorResponse, writeError } from './wire/error-response';
 
 export interface StartOptions {
   env?: Record<string, string | undefined>;
@@ -22,7 +23,43 @@ export interface StartOptions {
   providerSources?: ProviderSource[];
   clock?: Clock;
   logger?: Logger;
+  /** Tests shorten the server's bounds; deployments keep {@link SERVER_TIMEOUTS}. */
+  serverTimeouts?: Partial<ServerTimeouts>;
 }
+
+export interface ServerTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  socketIdleTimeoutMs: number;
+  connectionsCheckingIntervalMs: number;
+}
+
+/**
+ * The HTTP server's bounds, chosen rather than inherited from node:http (whose request timeout
+ * is 5 minutes, checked every 30 s, and whose sockets may idle forever), so that a caller who
+ * sends slowly, or sends and then goes quiet, holds a connection for a bounded time.
+ */
+export const SERVER_TIMEOUTS: ServerTimeouts = {
+  /** All the request's headers within 10 s of its first byte (a slowloris sends them a byte at a time). */
+  headersTimeoutMs: 10_000,
+  /**
+   * The whole request, body included, within 60 s: a 10 MB proxied upload (the default
+   * PROXY_BODY_LIMIT_BYTES) needs about 1.4 Mbit/s; a body dribbled a byte a second is cut off.
+   * Only receiving the request counts; the time Latchkey takes to answer does not.
+   */
+  requestTimeoutMs: 60_000,
+  /**
+   * An idle keep-alive connection is closed after 65 s, longer than the 60 s idle timeout of
+   * common load balancers (AWS ALB, nginx's keepalive_timeout): the balancer closes first, and
+   * never sends a request on a connection Latchkey is closing (which its client sees as a 502).
+   */
+  keepAliveTimeoutMs: 65_000,
+  /** A socket with no byte in either direction for 2 minutes is destroyed (a caller that neither sends nor reads). */
+  socketIdleTimeoutMs: 120_000,
+  /** How often Node checks the two request bounds above (its default, 30 s, would let them run 30 s late). */
+  connectionsCheckingIntervalMs: 1_000,
+};
 
 export interface RunningLatchkey {
   url: string;
@@ -42,6 +79,8 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   const env = options.env ?? process.env;
   const { config, warnings } = parseConfig(env);
   const logger = options.logger ?? createLogger(config.logLevel);
+  // Before the store opens: ioredis warns on connect (a password Redis does not need).
+  const stopRoutingRedisWarnings = routeRedisWarnings(logger);
   const sources: ProviderSource[] = [];
   if (config.providersFile) sources.push(readProvidersFile(config.providersFile));
   sources.push(...(options.providerSources ?? []));
@@ -55,7 +94,20 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   }
   const app = createApp({ config, store, providers, clock, logger });
   const drain = new Drain();
-  const server = createServer((req, res) => drain.handle(req, res, app.handler));
+  const timeouts = { ...SERVER_TIMEOUTS, ...options.serverTimeouts };
+  const server = createServer(
+    {
+      headersTimeout: timeouts.headersTimeoutMs,
+      requestTimeout: timeouts.requestTimeoutMs,
+      connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs,
+    },
+    (req, res) => drain.handle(req, res, app.handler),
+  );
+  server.keepAliveTimeout = timeouts.keepAliveTimeoutMs;
+  server.setTimeout(timeouts.socketIdleTimeoutMs);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+    answerClientError(err, socket, logger, timeouts),
+  );
   server.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -66,7 +118,9 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
 
   let closing: Promise<void> | undefined;
   const close = () =>
-    (closing ??= shutDown({ server, drain, app, store, logger, timeoutMs: config.shutdownTimeoutMs }));
+    (closing ??= shutDown({ server, drain, app, store, logger, timeoutMs: config.shutdownTimeoutMs }).finally(
+      stopRoutingRedisWarnings,
+    ));
   return { url: `http://127.0.0.1:${port}`, port, config, server, logger, close };
 }
 
@@ -106,6 +160,41 @@ class Drain {
     this.inFlight.delete(res);
     if (this.draining && !this.inFlight.size) this.onIdle?.();
   }
+}
+
+/**
+ * Node's own refusals — a request it cannot parse (400), headers over its 16 KB limit (431), a
+ * request not received within {@link SERVER_TIMEOUTS} (408), oversized chunk extensions (413) —
+ * answered in the contract's shape (JSON error body and `Latchkey-Error`) with Node's status,
+ * then the connection is closed. Nothing is written when the socket is no longer writable or
+ * an answer to this request has already begun; the socket is only destroyed. The log line
+ * names Node's error code only: the error's `rawPacket` holds the request's bytes, headers
+ * and all.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, logger: Logger, timeouts: ServerTimeouts): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const seconds = (ms: number) => `${Math.ceil(ms / 1000)} s`;
+  const [status, error] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, new AppError('invalid_request', 'The request headers are too large (16 KB in all at most)')]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [
+            408,
+            new AppError(
+              'invalid_request',
+              `The request was not received in time (its headers within ${seconds(timeouts.headersTimeoutMs)}, all of it within ${seconds(timeouts.requestTimeoutMs)})`,
+            ),
+          ]
+        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? [413, new AppError('payload_too_large', 'The request has too many chunk extensions')]
+          : [400, new AppError('invalid_request', 'The request is not valid HTTP/1.1')];
+  if (logger.isLevelEnabled('info'))
+    logger.info({ code: error.code, status, reason: err.code }, `Refused by the HTTP parser: ${error.message}`);
+  socket.end(rawErrorResponse(status, error), () => socket.destroy());
 }
 
 function answerDraining(res: ServerResponse): void {

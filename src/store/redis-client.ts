@@ -1,5 +1,7 @@
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { sep } from 'node:path';
 import type { Config } from '../config';
+import type { Logger } from '../logger';
 
 export type RedisClient = Redis | Cluster;
 
@@ -102,4 +104,45 @@ export function waitForReady(client: RedisClient, timeoutMs: number): Promise<bo
     };
     client.once('ready', onReady);
   });
+}
+
+const IOREDIS_FRAME = `${sep}node_modules${sep}ioredis${sep}`;
+
+/**
+ * ioredis writes a few warnings straight to the console ("[WARN] Redis server does not require
+ * a password…", a skipped ready check, "[ioredis] Unhandled error event: <stack>"), plain text
+ * in the middle of the JSON log stream. While installed, a `console.warn` or `console.error`
+ * called from inside ioredis goes to `logger` at warn instead, as one line of text: strings and
+ * error messages only, never an argument object (a command's arguments hold keys and sealed
+ * values). Other callers' console output is left alone.
+ *
+ * @returns a function that stops the routing and puts the console functions back (unless
+ *   something replaced them since)
+ */
+export function routeRedisWarnings(logger: Pick<Logger, 'warn'>): () => void {
+  let active = true;
+  const wrap = (original: (...args: unknown[]) => void) =>
+    function routed(...args: unknown[]): void {
+      if (active && new Error().stack?.includes(IOREDIS_FRAME)) {
+        const text = args
+          .map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : ''))
+          .join(' ')
+          .replace(/\s+/g, ' ')
+          .replace(/^\[(WARN|ERROR|ioredis)\]\s*/, '')
+          .trim()
+          .slice(0, 500);
+        logger.warn({ source: 'ioredis' }, text);
+        return;
+      }
+      original.apply(console, args);
+    };
+  const originals = { warn: console.warn, error: console.error };
+  const routed = { warn: wrap(originals.warn), error: wrap(originals.error) };
+  console.warn = routed.warn;
+  console.error = routed.error;
+  return () => {
+    active = false;
+    if (console.warn === routed.warn) console.warn = originals.warn;
+    if (console.error === routed.error) console.error = originals.error;
+  };
 }

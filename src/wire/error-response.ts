@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { AppError } from '../errors';
 
 export interface ErrorResponseOptions {
@@ -32,4 +32,23 @@ export function writeError(res: ServerResponse, error: AppError, options: ErrorR
   if (html) res.setHeader('Referrer-Policy', 'no-referrer');
   if (options.close) res.setHeader('Connection', 'close');
   res.end(body);
+}
+
+/**
+ * The same answer written as raw bytes on a socket that has no `ServerResponse` (Node's
+ * `clientError`: a request it could not parse or that took too long), with the status Node
+ * would have used — 400, 408, 413 or 431 — and `Connection: close`.
+ */
+export function rawErrorResponse(status: number, error: AppError): string {
+  const body = JSON.stringify(error.toJSON());
+  return [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `Latchkey-Error: ${error.code}`,
+    'Cache-Control: no-store',
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
 }
