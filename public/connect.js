@@ -4,7 +4,7 @@
  *   <script src="https://latchkey.example.com/connect.js"></script>
  *   Latchkey.connect({ provider: 'videoask', token })
  *     .then(({ provider, connectionId }) => …)
- *     .catch((err) => err.code); // 'access_denied', 'closed', 'unauthorized', 'provider_error', …
+ *     .catch((err) => err.code); // 'access_denied', 'closed', 'link_expired', 'provider_error', …
  *
  * It opens Latchkey in a popup and waits for one message from it, checked for Latchkey's exact
  * origin and for coming from that very popup. The popup tells Latchkey the opener's origin,
@@ -89,7 +89,9 @@
   /**
    * Connects one account. Resolves with { provider, connectionId }; rejects with an Error whose
    * `code` is 'access_denied' (the user declined), 'closed' (the user closed the window), or the
-   * error code Latchkey reported ('unauthorized' for an expired link, 'provider_error', …).
+   * error code Latchkey reported: 'link_expired' for an expired or already used link,
+   * 'provider_error' when the token exchange failed, or the provider's own refusal as one of
+   * RFC 6749 §4.1.2.1's codes ('server_error', 'temporarily_unavailable', 'invalid_scope', …).
    *
    * @param {{ provider: string, token?: string, connectionId?: string, baseUrl?: string }} options
    */

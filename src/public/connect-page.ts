@@ -95,8 +95,8 @@ function renderProviders(model: ConnectPageModel): string {
     : '<p class="hint" id="connect-from-app">Connections are started from your application: use its Connect button or link, which tells Latchkey which account to connect. This page shows what this browser has connected.</p>';
   return `<section class="card" aria-labelledby="services-heading">
 <h2 id="services-heading">${model.anonymousConnect ? 'Services' : 'Services you can connect from your application'}</h2>
-${note}
 ${items ? `<ul class="providers">${items}</ul>` : '<p class="empty">No service is enabled on this Latchkey yet.</p>'}
+${note}
 </section>`;
 }
 

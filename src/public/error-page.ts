@@ -24,8 +24,9 @@ export function renderErrorPage(
   options: ErrorPageOptions = {},
 ): string {
   const text = errorTextFor(code, options.reason);
+  // A reason's own text already says what the message would (an expired link, a used one).
   const detail =
-    message && message !== text.explanation && !text.explanation.includes(message)
+    options.reason === undefined && message && message !== text.explanation && !text.explanation.includes(message)
       ? `<p class="detail">Details: ${escapeHtml(message)}</p>`
       : '';
   const popup = options.popup

@@ -9,6 +9,23 @@ import {
 } from '../helpers/browser';
 
 /**
+ * Makes the provider answer the authorization with `error` instead of a code, as a provider
+ * that refuses does. The provider's answer is a redirect to /callback, and a route sees only the
+ * first request of a redirect chain, so the redirect itself is rewritten.
+ */
+async function answerWithError(context: BrowserContext, error: string): Promise<void> {
+  await context.route('**/authorize/decision', async (route) => {
+    const answer = await route.fetch({ maxRedirects: 0 });
+    const callback = new URL(answer.headers().location!);
+    const back = new URL('/callback', callback);
+    back.searchParams.set('error', error);
+    back.searchParams.set('error_description', 'desc-canary');
+    back.searchParams.set('state', callback.searchParams.get('state')!);
+    return route.fulfill({ status: 302, headers: { Location: back.toString() } });
+  });
+}
+
+/**
  * connect.js embedded in a host application on another origin: the popup, its postMessage for
  * exact origins only, denial, a closed popup, an expired link, and the redirect fallback.
  */
@@ -93,18 +110,18 @@ describe('connect.js in a host application', () => {
     expect(await h.store.getConnection('videoask', 'user-9')).toBeNull();
   });
 
-  it('an already used connect link rejects with unauthorized, reported by the popup itself', async () => {
+  it('an already used connect link rejects with link_expired, reported by the popup itself', async () => {
     const page = await newPage();
     await page.goto(`${h.hostUrl}/?user=user-10`);
     const token = await page.locator('body').getAttribute('data-token');
     expect((await h.browser().get(`/auth/videoask?token=${token}`)).status).toBe(302);
     const popup = await openPopup(page);
     const seen = await waitForOutcome(page);
-    expect(seen.outcome).toEqual({ rejected: { code: 'unauthorized' } });
+    expect(seen.outcome).toEqual({ rejected: { code: 'link_expired' } });
     expect(seen.messages).toEqual([
       {
         origin: h.latchkeyUrl,
-        data: expect.objectContaining({ type: 'latchkey:result', status: 'error', code: 'unauthorized' }),
+        data: expect.objectContaining({ type: 'latchkey:result', status: 'error', code: 'link_expired' }),
       },
     ]);
     // The popup closes itself once it has posted; it may already be gone.
@@ -112,13 +129,46 @@ describe('connect.js in a host application', () => {
     expect(popup.isClosed()).toBe(true);
   });
 
-  it('a token endpoint failure after consent rejects with provider_error', async () => {
-    h.sandbox.failNextTokenRequests(1, 500);
+  it.each([
+    ['answers 500', 500],
+    ['refuses the code with a 400', 400],
+  ])('when the token endpoint %s after consent, the popup posts provider_error and closes', async (_name, status) => {
+    h.sandbox.failNextTokenRequests(1, status);
     const page = await newPage();
     await page.goto(`${h.hostUrl}/?user=user-14`);
-    await decideAndWaitForClose(await openPopup(page), 'Approve');
-    expect((await waitForOutcome(page)).outcome).toEqual({ rejected: { code: 'provider_error' } });
+    const popup = await openPopup(page);
+    await decideAndWaitForClose(popup, 'Approve');
+    const seen = await waitForOutcome(page);
+    expect(seen.outcome).toEqual({ rejected: { code: 'provider_error' } });
+    expect(seen.messages).toEqual([
+      {
+        origin: h.latchkeyUrl,
+        data: {
+          type: 'latchkey:result',
+          provider: 'videoask',
+          connectionId: 'user-14',
+          status: 'error',
+          code: 'provider_error',
+        },
+      },
+    ]);
+    expect(popup.isClosed()).toBe(true);
+    expect(h.sandbox.stats.tokenRequests).toBe(1);
     expect(await h.store.getConnection('videoask', 'user-14')).toBeNull();
+  });
+
+  it("an error the provider sends back is posted from the closed list, never as the provider's text", async () => {
+    const page = await newPage();
+    // The provider answers the popup's authorization with an error of its own (OIDC's login_required).
+    await answerWithError(page.context(), 'login_required');
+    await page.goto(`${h.hostUrl}/?user=user-16`);
+    await decideAndWaitForClose(await openPopup(page), 'Approve');
+    const seen = await waitForOutcome(page);
+    expect(seen.outcome).toEqual({ rejected: { code: 'server_error' } });
+    expect(JSON.stringify(seen.messages)).not.toContain('canary');
+    expect(JSON.stringify(seen.messages)).not.toContain('login_required');
+    expect(h.sandbox.stats.tokenRequests).toBe(0);
+    expect(await h.store.getConnection('videoask', 'user-16')).toBeNull();
   });
 
   it('connects an api_key provider through the key form in the popup', async () => {
@@ -187,6 +237,49 @@ describe('connect.js in a host application', () => {
       });
       expect(page.context().pages()).toHaveLength(1);
       expect(await h.store.getConnection('videoask', 'user-12')).toMatchObject({ status: 'active' });
+    });
+
+    it('a token endpoint failure in the redirect fallback comes back to the host page with status=error', async () => {
+      h.sandbox.failNextTokenRequests(1, 503);
+      const page = await newPage(blocking);
+      await page.goto(`${h.hostUrl}/?user=user-17&auto=1`);
+      await page.waitForURL(`${h.sandboxUrl}/authorize?**`);
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await page.waitForURL(`${h.hostUrl}/?**`);
+      const seen = await waitForOutcome(page);
+      // The host page's own query (user, auto) is kept; the result is added to it.
+      expect(seen.outcome?.returned).toEqual({
+        user: 'user-17',
+        auto: '1',
+        status: 'error',
+        provider: 'videoask',
+        connection_id: 'user-17',
+        error: 'provider_error',
+      });
+      expect(page.context().pages()).toHaveLength(1);
+      await screenshot(page, '17-host-page-returned-error');
+      expect(await h.store.getConnection('videoask', 'user-17')).toBeNull();
+    });
+
+    it("a provider's error in the redirect fallback comes back mapped, without its description", async () => {
+      const page = await newPage(blocking);
+      await answerWithError(page.context(), 'temporarily_unavailable');
+      await page.goto(`${h.hostUrl}/?user=user-18&auto=1`);
+      await page.waitForURL(`${h.sandboxUrl}/authorize?**`);
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await page.waitForURL(`${h.hostUrl}/?**`);
+      const seen = await waitForOutcome(page);
+      // The host page's own query (user, auto) is kept; the result is added to it.
+      expect(seen.outcome?.returned).toEqual({
+        user: 'user-18',
+        auto: '1',
+        status: 'error',
+        provider: 'videoask',
+        connection_id: 'user-18',
+        error: 'temporarily_unavailable',
+      });
+      expect(page.url()).not.toContain('canary');
+      expect(h.sandbox.stats.tokenRequests).toBe(0);
     });
 
     it('on an origin that is not allowed, the redirect fallback does not ask to come back there', async () => {

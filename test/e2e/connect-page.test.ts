@@ -124,7 +124,7 @@ describe('the Connect page in a real browser', () => {
     expect(await h.store.listConnections()).toEqual([]);
   });
 
-  it('a connect link used twice shows "this connect link has expired" with the code unauthorized', async () => {
+  it('a connect link used twice says it was already used, with the code link_expired', async () => {
     const created = await h
       .api()
       .post('/connect-sessions')
@@ -132,13 +132,23 @@ describe('the Connect page in a real browser', () => {
     expect((await h.browser().get(`/auth/videoask?token=${created.body.token}`)).status).toBe(302);
     const { page } = await newPage();
     const answer = await page.goto(created.body.url);
-    expect(answer?.status()).toBe(401);
-    await expect(page.locator('h1').textContent()).resolves.toBe('This connect link has expired');
-    await expect(page.locator('#error-code').textContent()).resolves.toBe('unauthorized');
+    expect(answer?.status()).toBe(410);
+    await expect(page.locator('h1').textContent()).resolves.toBe('This connect link was already used');
+    await expect(page.locator('#error-code').textContent()).resolves.toBe('link_expired');
     await expect(page.getByRole('link', { name: 'Go to the Connect page' }).count()).resolves.toBe(1);
     // The token is gone from the address bar too.
     expect(new URL(page.url()).search).toBe('');
-    await screenshot(page, '05-error-link-expired');
+    await screenshot(page, '05-error-link-used');
+  });
+
+  it('a connect link that is not (or no longer) valid says it has expired, with the code link_expired', async () => {
+    const { page } = await newPage();
+    const answer = await page.goto(`${h.latchkeyUrl}/auth/videoask?token=${'Q'.repeat(43)}`);
+    expect(answer?.status()).toBe(410);
+    await expect(page.locator('h1').textContent()).resolves.toBe('This connect link has expired');
+    await expect(page.locator('#error-code').textContent()).resolves.toBe('link_expired');
+    await screenshot(page, '05b-error-link-expired');
+    expect(h.sandbox.stats.requests).toEqual([]);
   });
 
   it('a forged callback shows a plain-language invalid_state page, and the code and state leave the address bar', async () => {
@@ -154,17 +164,30 @@ describe('the Connect page in a real browser', () => {
     expect(h.sandbox.stats.tokenRequests).toBe(0);
   });
 
-  it('a token endpoint failure shows provider_error and nothing is stored', async () => {
+  it('a token endpoint failure after consent goes back to the Connect page with provider_error, storing nothing', async () => {
     h.sandbox.failNextTokenRequests(1, 500);
     const { page } = await newPage();
     await page.goto(`${h.latchkeyUrl}/auth/videoask?connection_id=broken`);
     const callback = callbackResponse(page);
     await page.getByRole('button', { name: 'Approve' }).click();
-    expect((await callback).status()).toBe(502);
-    await expect(page.locator('h1').textContent()).resolves.toBe('The service did not complete the connection');
-    await expect(page.locator('#error-code').textContent()).resolves.toBe('provider_error');
-    expect(page.url()).toBe(`${h.latchkeyUrl}/callback`);
-    await screenshot(page, '07-error-provider');
+    const answered = await callback;
+    expect(answered.status()).toBe(303);
+    expect(Object.fromEntries(new URL(answered.headers().location!).searchParams)).toEqual({
+      status: 'error',
+      provider: 'videoask',
+      connection_id: 'broken',
+      error: 'provider_error',
+    });
+    await page.waitForURL(`${h.latchkeyUrl}/**`);
+    await expect(page.locator('#result h2').textContent()).resolves.toBe('VideoAsk was not connected');
+    await expect(page.locator('#result').textContent()).resolves.toContain(
+      'The service did not complete the connection',
+    );
+    await expect(page.locator('#result code').textContent()).resolves.toBe('provider_error');
+    // page.js has taken ?status=error&… off the address bar.
+    expect(new URL(page.url()).search).toBe('');
+    await screenshot(page, '07-connect-page-provider-error');
+    expect(h.sandbox.stats.tokenRequests).toBe(1);
     expect(await h.store.getConnection('videoask', 'broken')).toBeNull();
   });
 
@@ -179,6 +202,49 @@ describe('the Connect page in a real browser', () => {
     await expect(page.locator('#result code').textContent()).resolves.toBe('temporarily_unavailable');
     await screenshot(page, '10-connect-page-provider-error');
     expect(await h.store.getConnection('videoask', 'refused')).toBeNull();
+  });
+
+  it("an error that is not on RFC 6749's list shows as server_error, and error_description nowhere", async () => {
+    const { page } = await newPage();
+    await page.goto(`${h.latchkeyUrl}/auth/videoask?connection_id=odd`);
+    const state = new URL(page.url()).searchParams.get('state')!;
+    const description = encodeURIComponent('<img src=x onerror=alert(1)> desc-canary');
+    await page.goto(
+      `${h.latchkeyUrl}/callback?error=login_required&error_description=${description}&state=${encodeURIComponent(state)}`,
+    );
+    await page.waitForURL(`${h.latchkeyUrl}/`);
+    await expect(page.locator('#result code').textContent()).resolves.toBe('server_error');
+    await expect(page.locator('#result').textContent()).resolves.toContain('The service had a problem');
+    await expect(page.content()).resolves.not.toContain('desc-canary');
+    await expect(page.content()).resolves.not.toContain('login_required');
+    expect(h.sandbox.stats.tokenRequests).toBe(0);
+  });
+
+  it("another browser opening the victim's callback gets the 400 page, and the victim still connects", async () => {
+    const victim = await newPage();
+    await victim.page.goto(`${h.latchkeyUrl}/auth/videoask?connection_id=victim`);
+    // The victim approves; the stranger gets hold of the callback URL before the victim's browser uses it.
+    let steal!: (url: string) => void;
+    const intercepted = new Promise<string>((resolve) => (steal = resolve));
+    // The provider's answer redirects to /callback; a route sees only the first request of a redirect chain.
+    await victim.page.route('**/authorize/decision', async (route) => {
+      const answer = await route.fetch({ maxRedirects: 0 });
+      steal(answer.headers().location!);
+      return route.fulfill({ status: 200, contentType: 'text/plain', body: 'held back' });
+    });
+    await victim.page.getByRole('button', { name: 'Approve' }).click();
+    const stolen = await intercepted;
+
+    const stranger = await newPage();
+    const refused = await stranger.page.goto(stolen);
+    expect(refused?.status()).toBe(400);
+    await expect(stranger.page.locator('#error-code').textContent()).resolves.toBe('invalid_state');
+    expect(h.sandbox.stats.tokenRequests).toBe(0);
+
+    await victim.page.goto(stolen);
+    await victim.page.waitForURL(`${h.latchkeyUrl}/`);
+    await expect(victim.page.locator('#result h2').textContent()).resolves.toBe('VideoAsk is connected');
+    expect(h.sandbox.stats.tokenRequests).toBe(1);
   });
 
   it('the WebinarGeek key form labels its field, explains a bad key without echoing it, and stores a good one encrypted', async () => {
@@ -220,6 +286,44 @@ describe('the Connect page in a real browser', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('without anonymous connect, shows no dead buttons, says where to start, and lists what this browser connected', async () => {
+    await h.close();
+    h = await startBrowserHarness({ env: { ALLOW_ANONYMOUS_CONNECT: 'false' } });
+    const { page } = await newPage();
+    await page.goto(`${h.latchkeyUrl}/`);
+    await expect(page.locator('.provider').count()).resolves.toBeGreaterThan(0);
+    await expect(page.locator('.provider .button').count()).resolves.toBe(0);
+    await expect(page.locator('a[href*="/auth/"]').count()).resolves.toBe(0);
+    await expect(page.locator('#connect-from-app').textContent()).resolves.toContain(
+      'Connections are started from your application',
+    );
+    await expect(page.locator('#connections-heading + .empty').textContent()).resolves.toContain(
+      'Nothing is connected',
+    );
+    expect(await findContrastProblems(page)).toEqual([]);
+    await screenshot(page, '14-connect-page-production');
+
+    // Without a link, /auth says what is missing: not "expired", not an API-key error.
+    const bare = await page.goto(`${h.latchkeyUrl}/auth/videoask`);
+    expect(bare?.status()).toBe(400);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Connect from your application');
+    await expect(page.locator('#error-code').textContent()).resolves.toBe('invalid_request');
+    await screenshot(page, '15-error-no-link');
+
+    const created = await h
+      .api()
+      .post('/connect-sessions')
+      .send({ provider: 'videoask', connection_id: 'user-prod', return_to: '/' });
+    await page.goto(created.body.url);
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.waitForURL(`${h.latchkeyUrl}/`);
+    await expect(page.locator('#result h2').textContent()).resolves.toBe('VideoAsk is connected');
+    const row = page.locator('tr[data-provider="videoask"][data-connection-id="user-prod"]');
+    await expect(row.locator('.badge').textContent()).resolves.toBe('Connected');
+    await expect(page.locator('.provider .button').count()).resolves.toBe(0);
+    await screenshot(page, '16-connect-page-production-connected');
   });
 
   it('its pages meet WCAG AA contrast and show a visible focus ring', async () => {

@@ -59,7 +59,7 @@ describe('the files behind the browser pages', () => {
     const res = await h
       .browser()
       .get(`/auth/videoask?popup=1&origin=${encodeURIComponent('https://app.example.com')}&token=expired`);
-    expect(res.status).toBe(401);
+    expect(res.status).toBe(410);
     const data = /<script type="application\/json" id="latchkey-result">([^<]*)<\/script>/.exec(res.text)?.[1];
     expect(JSON.parse(data!)).toEqual({
       message: {
@@ -67,7 +67,7 @@ describe('the files behind the browser pages', () => {
         provider: 'videoask',
         connectionId: '',
         status: 'error',
-        code: 'unauthorized',
+        code: 'link_expired',
       },
       targetOrigin: 'https://app.example.com',
     });
