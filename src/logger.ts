@@ -69,11 +69,11 @@ export const REDACT_PATHS = [
   // Authorization header, the token request body) and response, Node's raw request bytes,
   // ioredis's command arguments. The cause sanitiser drops these before an error is logged;
   // this blanks them should one get through, on the error and on its causes.
-  ...ERROR_KEYS.flatMap((e) =>
-    [e, `*.${e}`].flatMap((at) =>
-      CAUSE_CHAIN.flatMap((chain) => ERROR_CARRIER_FIELDS.map((f) => `${at}${chain}.${f}`)),
-    ),
-  ),
+  // One level down (`*.err`) only on the error itself: each wildcard path costs every line a walk.
+  ...ERROR_KEYS.flatMap((e) => [
+    ...CAUSE_CHAIN.flatMap((chain) => ERROR_CARRIER_FIELDS.map((f) => `${e}${chain}.${f}`)),
+    ...ERROR_CARRIER_FIELDS.map((f) => `*.${e}.${f}`),
+  ]),
   '*.config.headers',
   '*.config.data',
 ];
