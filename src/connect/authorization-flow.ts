@@ -124,11 +124,11 @@ export async function completeAuthorization(
   const iss = params.get('iss');
   const expectedIssuer = provider.issuer ?? flow.issuer ?? null;
   if (expectedIssuer !== null && iss !== expectedIssuer) {
-    const error = new AppError(
+    const mixUp = new AppError(
       'invalid_request',
       "The callback's issuer (iss) does not match the provider the flow was started for.",
     );
-    return { kind: 'refused', flow, error };
+    return { kind: 'refused', flow, error: mixUp };
   }
 
   const error = params.get('error');
