@@ -102,12 +102,14 @@ describe('bodies Latchkey cannot take', () => {
 
   /** Posts `body` byte for byte (supertest would serialise a Buffer sent as JSON), as supertest's response shape. */
   async function postBytes(path: string, headers: Record<string, string>, body: Buffer) {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body });
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body: new Uint8Array(body) });
     const text = await res.text();
     const type = res.headers.get('content-type') ?? '';
+    const answered: Record<string, string> = {};
+    res.headers.forEach((value, name) => (answered[name] = value));
     return {
       status: res.status,
-      headers: Object.fromEntries(res.headers),
+      headers: answered,
       text,
       body: type.startsWith('application/json') ? JSON.parse(text) : undefined,
     } as unknown as supertest.Response;
