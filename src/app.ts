@@ -98,7 +98,10 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const authenticate = createApiKeyAuthenticator(connectorApiKeyEntries(config.connectorApiKeys));
   const serviceLimiter = createRateLimiter({ store, clock, limit: config.serviceRateLimitPerMinute, batched: true });
   const browserLimiter = createRateLimiter({ store, clock, limit: config.rateLimitPerMinute, batched: false });
-  const agents = new UpstreamAgents({ connectTimeoutMs: Math.min(config.upstreamTimeoutMs, 10_000) });
+  const agents = new UpstreamAgents({
+    connections: config.proxyMaxSocketsPerOrigin,
+    connectTimeoutMs: Math.min(config.upstreamTimeoutMs, 10_000),
+  });
 
   const proxy = createProxyHandler({
     authenticate,
@@ -111,6 +114,8 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     logger,
     bodyLimitBytes: config.proxyBodyLimitBytes,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
+    callerStallMs: config.proxyCallerStallMs,
+    maxConcurrencyPerKey: config.proxyMaxConcurrencyPerKey,
   });
 
   app.use(requestLogging(accessLog));

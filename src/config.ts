@@ -35,8 +35,20 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest request body the proxy accepts (and buffers for a retry after a 401). */
   proxyBodyLimitBytes: number;
-  /** Time the proxy waits for the provider's response headers. */
+  /**
+   * Time the proxy waits for the provider's response headers, counted from the call's arrival
+   * (queueing for a socket and `Latchkey-Retries` waits included), and for each silence in its body.
+   */
   upstreamTimeoutMs: number;
+  /**
+   * A caller that leaves a proxied answer unread this long (its socket full) is cut off and the
+   * provider's answer aborted, freeing the pooled socket. Default: the upstream timeout.
+   */
+  proxyCallerStallMs: number;
+  /** Proxied calls in flight per API key on one instance; over it, 429. 0: no cap. */
+  proxyMaxConcurrencyPerKey: number;
+  /** Sockets per provider origin on one instance; calls beyond wait within their deadline. */
+  proxyMaxSocketsPerOrigin: number;
   /** Timeout of a token request; the refresh lock lives longer than this. */
   tokenRequestTimeoutMs: number;
   /** Requests per minute per client IP on /auth and /callback. */
@@ -114,6 +126,10 @@ const envSchema = z.object({
   ),
   PROXY_BODY_LIMIT_BYTES: intWithin(1, 1024 * 1024 * 1024, 10 * 1024 * 1024),
   UPSTREAM_TIMEOUT_MS: intWithin(1, 600_000, 30_000),
+  PROXY_CALLER_STALL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(600_000).optional()),
+  // Below the sockets per origin, so one key's stalled calls leave room on any origin for the others.
+  PROXY_MAX_CONCURRENCY_PER_KEY: intWithin(0, 1_000_000, 64),
+  PROXY_MAX_SOCKETS_PER_ORIGIN: intWithin(1, 100_000, 128),
   TOKEN_REQUEST_TIMEOUT_MS: intWithin(100, 120_000, 10_000),
   RATE_LIMIT_PER_MINUTE: intWithin(0, 10_000_000, 600),
   SERVICE_RATE_LIMIT_PER_MINUTE: intWithin(0, 100_000_000, 60_000),
@@ -217,6 +233,9 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     logLevel: e.LOG_LEVEL,
     proxyBodyLimitBytes: e.PROXY_BODY_LIMIT_BYTES,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    proxyCallerStallMs: e.PROXY_CALLER_STALL_MS ?? e.UPSTREAM_TIMEOUT_MS,
+    proxyMaxConcurrencyPerKey: e.PROXY_MAX_CONCURRENCY_PER_KEY,
+    proxyMaxSocketsPerOrigin: e.PROXY_MAX_SOCKETS_PER_ORIGIN,
     tokenRequestTimeoutMs: e.TOKEN_REQUEST_TIMEOUT_MS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     serviceRateLimitPerMinute: e.SERVICE_RATE_LIMIT_PER_MINUTE,

@@ -10,10 +10,13 @@ import type { Provider, ProviderRegistry } from '../providers/registry';
 import { pathWithQueryNames, type AccessLog, type AccessLogSide } from '../wire/access-log';
 import { reportError } from '../wire/error-report';
 import { writeError } from '../wire/error-response';
+import { KeyConcurrency } from './concurrency';
 import type { CredentialCache } from './credential-cache';
-import { upstreamFailure } from './proxy-error';
+import { CallDeadline } from './deadline';
+import { brokenAnswer, upstreamFailure } from './proxy-error';
 import { buildUpstreamHeaders, filterResponseHeaders } from './proxy-headers';
 import { CallerAbortedError, readRequestBody } from './request-body';
+import { retriesFor, RETRIES_HEADER, sendWithRetries } from './retries';
 import { parseApiBase, resolveTargetPath, type ApiBase } from './target-url';
 import type { UpstreamAgents } from './upstream-agents';
 import { callUpstream, type CallOutcome, type HeldResponse } from './upstream-call';
@@ -33,8 +36,15 @@ export interface ProxyHandlerDeps {
   logger: Logger;
   /** Largest request body accepted (and buffered for the retry after a 401). */
   bodyLimitBytes: number;
-  /** Wait for the provider's response headers, and for each silence in its body. */
+  /**
+   * The call's deadline for the provider's response headers, counted from its arrival (queueing
+   * for a socket and `Latchkey-Retries` waits included), and the bound on each silence in its body.
+   */
   upstreamTimeoutMs: number;
+  /** How long a caller may leave an answer unread before it is cut off (PROXY_CALLER_STALL_MS). */
+  callerStallMs: number;
+  /** Proxied calls in flight per API key (PROXY_MAX_CONCURRENCY_PER_KEY); 0: no cap. */
+  maxConcurrencyPerKey: number;
 }
 
 /** A raw Node request handler: no Express on the hot path. */
@@ -147,7 +157,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     writeError(res, error, { close: mustCloseAfter(req, deps.bodyLimitBytes) });
   };
 
-  const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const proxy = async (req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> => {
     const method = req.method ?? 'GET';
     if (REFUSED_METHODS.has(method)) throw new AppError('invalid_request', `The proxy does not forward ${method}`);
     const { providerId, rest } = splitProxyUrl(req.url ?? '');
@@ -155,15 +165,18 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     const entry = baseOf(provider);
     const path = targetOf(entry, rest);
     const connectionId = readConnectionId(req.headers['connection-id']);
+    const retries = retriesFor(req.headers[RETRIES_HEADER], method);
     const body = await readRequestBody(req, deps.bodyLimitBytes);
     const credential =
       deps.credentials.peek(provider, connectionId) ?? (await deps.credentials.get(provider, connectionId));
 
+    const deadline = new CallDeadline(arrived, deps.upstreamTimeoutMs);
+    const upstream = deps.agents.forOrigin(entry.base.origin);
     const send = (cred: ResolvedCredential, holdUnauthorized: boolean): Promise<CallOutcome> => {
       const started = performance.now();
       return callUpstream(
         {
-          pool: deps.agents.forOrigin(entry.base.origin),
+          upstream,
           method,
           path,
           headers: buildUpstreamHeaders(
@@ -173,8 +186,13 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
             body === null ? null : body.length,
           ),
           body,
+          deadline,
           timeoutMs: deps.upstreamTimeoutMs,
+          stallMs: deps.callerStallMs,
           holdUnauthorized,
+          retries,
+          logger: deps.logger,
+          provider: provider.id,
           onHeaders: (status) =>
             deps.metrics.upstreamDuration.observe(
               { provider: provider.id, status: String(status) },
@@ -185,33 +203,47 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
       );
     };
 
-    // api_key credentials cannot be refreshed: their 401 goes straight through.
-    let outcome = await send(credential, provider.authMode === 'oauth2');
-    if (outcome.kind === 'unauthorized') {
-      const fresh = await deps.credentials.afterUnauthorized(provider, connectionId, credential);
-      if (!fresh) {
-        replayHeld(res, outcome.held);
-        return;
+    try {
+      // api_key credentials cannot be refreshed: their 401 goes straight through.
+      let outcome = await sendWithRetries(send, credential, provider.authMode === 'oauth2', retries, deadline, res);
+      if (outcome.kind === 'unauthorized') {
+        const fresh = await deps.credentials.afterUnauthorized(provider, connectionId, credential);
+        if (!fresh) {
+          replayHeld(res, outcome.held);
+          return;
+        }
+        outcome = await sendWithRetries(send, fresh, false, retries, deadline, res);
       }
-      outcome = await send(fresh, false);
+      // A retry that could not be made in time: the provider's last answer is the caller's.
+      if (outcome.kind === 'retryable') replayHeld(res, outcome.held);
+      else if (outcome.kind === 'failed') throw upstreamFailure(outcome.error);
+      else if (outcome.kind === 'broken') throw brokenAnswer(outcome.error);
+    } finally {
+      deadline.clear();
     }
-    if (outcome.kind === 'failed') throw upstreamFailure(outcome.error);
   };
 
+  const concurrency = new KeyConcurrency(deps.maxConcurrencyPerKey);
+
   return (req, res) => {
+    // The call's deadline counts from here (SECURITY.md 23).
+    const arrived = performance.now();
     const reqId = deps.accessLog(req, res, ACCESS_LOG_SIDE);
     // Lines logged on the way (the credential source's) carry the request id too.
     runWithRequestId(reqId, () => {
       let key: string;
       try {
         key = deps.authenticate(req.headers).name;
+        // Over its cap, a key is refused here (429), before it costs the store a rate-limit hit.
+        concurrency.acquire(key);
       } catch (err) {
         return fail(req, res, err);
       }
       deps.limiter
         .hit(serviceRateKey(key))
-        .then(() => proxy(req, res))
-        .catch((err: unknown) => fail(req, res, err));
+        .then(() => proxy(req, res, arrived))
+        .catch((err: unknown) => fail(req, res, err))
+        .finally(() => concurrency.release(key));
     });
   };
 }

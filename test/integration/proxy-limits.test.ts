@@ -73,7 +73,12 @@ describe('proxy: limits', () => {
   beforeAll(async () => {
     upstream = await listen(upstreamHandler);
     h = await startHarness({
-      env: { PROXY_BODY_LIMIT_BYTES: String(BODY_LIMIT), UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS) },
+      env: {
+        PROXY_BODY_LIMIT_BYTES: String(BODY_LIMIT),
+        UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
+        // The huge answer's caller pauses on purpose while memory is measured: cutting it off is tested elsewhere.
+        PROXY_CALLER_STALL_MS: '120000',
+      },
       providerSources: () => [
         {
           source: 'test providers',
