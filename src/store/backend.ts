@@ -2,6 +2,21 @@
  * The few atomic operations the store needs from its medium. Redis implements them with
  * commands and Lua; the in-memory backend with a Map. The store's logic is written once on top.
  */
+/** A message published by the same atomic step as the write it announces. */
+export interface Notice {
+  channel: string;
+  message: string;
+}
+
+/** What a subscriber to a channel hears; see {@link KvBackend.subscribe}. */
+export interface ChannelHandlers {
+  message(message: string): void;
+  /** The subscription is down: messages may be missed until `live()`. */
+  lost(): void;
+  /** Subscribed: every message published from now on is delivered. */
+  live(): void;
+}
+
 export interface ConnectionWrite {
   mainKey: string;
   accessKey: string;
@@ -18,6 +33,8 @@ export interface ConnectionWrite {
   /** null: delete the access-token key. */
   access: string | null;
   accessTtlMs: number | null;
+  /** Published when the write succeeds. */
+  notice: Notice;
 }
 
 export interface StoredConnection {
@@ -38,15 +55,25 @@ export interface KvBackend {
   pexpireIfEquals(key: string, value: string, ttlMs: number): Promise<boolean>;
   exists(key: string): Promise<boolean>;
   pttl(key: string): Promise<number>;
-  /** The new version, or null when `expectedVersion` did not match. Main and access keys share a hash slot. */
+  /**
+   * The new version, or null when `expectedVersion` did not match; publishes `w.notice` in the
+   * same step when it wrote. Main and access keys share a hash slot.
+   */
   writeConnection(w: ConnectionWrite): Promise<number | null>;
   readConnection(mainKey: string, accessKey: string): Promise<StoredConnection | null>;
-  deleteConnection(mainKey: string, accessKey: string): Promise<boolean>;
+  /** Deletes both keys and publishes `notice`, in one step. */
+  deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean>;
   addMember(setKey: string, member: string): Promise<void>;
   removeMember(setKey: string, member: string): Promise<void>;
   members(setKey: string): Promise<string[]>;
   /** Adds `by` to the window's count (starting the window when it is new). */
   incrWindow(key: string, windowMs: number, by: number): Promise<{ count: number; ttlMs: number }>;
+  /**
+   * Delivers the messages published on `channel` to `handlers` until the returned function is
+   * called. Starts lost: `live()` comes once the subscription is in place (at once in memory).
+   */
+  subscribe(channel: string, handlers: ChannelHandlers): () => void;
   ping(): Promise<void>;
+  ready(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }

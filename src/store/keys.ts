@@ -13,6 +13,8 @@ export function createKeys(prefix: string) {
     connectSession: (tokenHash: string) => `${prefix}cs:{${tokenHash}}`,
     browserSession: (sid: string) => `${prefix}sess:{${sid}}`,
     rate: (key: string) => `${prefix}rl:{${key}}`,
+    /** Pub/sub channel (not a key) on which every connection write is announced. */
+    connectionChanges: () => `${prefix}connection-changes`,
   };
 }
 

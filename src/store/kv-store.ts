@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../clock';
-import type { KvBackend } from './backend';
+import type { KvBackend, Notice } from './backend';
 import { CredentialCipher } from './encryption';
 import { createKeys, type Keys } from './keys';
 import {
   FLOW_STATE_MAX_AGE_MS,
   type ConnectSession,
   type Connection,
+  type ConnectionChangeListener,
   type ConnectionInput,
   type Credentials,
   type FlowState,
@@ -36,6 +37,9 @@ export interface KvStoreOptions {
  *   refresh token is never dropped because its access token expired;
  * - a connection with an expiry and no refresh token disappears with its access token;
  * - api_key connections, and tokens without `expires_in`, have no TTL.
+ *
+ * Every write and delete of a connection is announced on `${prefix}connection-changes` (see
+ * {@link KvStore.watchConnections}) by the backend step that makes it, so none goes unannounced.
  */
 export class KvStore implements Store {
   readonly kind: 'memory' | 'redis';
@@ -86,6 +90,7 @@ export class KvStore implements Store {
     const deleted = await this.backend.deleteConnection(
       this.keys.connection(provider, connectionId),
       this.keys.accessToken(provider, connectionId),
+      this.noticeOf(provider, connectionId),
     );
     await this.backend.removeMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
     return deleted;
@@ -159,12 +164,36 @@ export class KvStore implements Store {
     };
   }
 
+  watchConnections(listener: ConnectionChangeListener): () => void {
+    return this.backend.subscribe(this.keys.connectionChanges(), {
+      message: (message) => {
+        // Providers ids hold no ':', connection ids may: the first one separates them.
+        const sep = message.indexOf(':');
+        if (sep > 0) listener.changed(message.slice(0, sep), message.slice(sep + 1));
+      },
+      lost: () => listener.unconfirmed(),
+      live: () => listener.confirmed?.(),
+    });
+  }
+
   ping(): Promise<void> {
     return this.backend.ping();
   }
 
+  ready(timeoutMs: number): Promise<boolean> {
+    return this.backend.ready(timeoutMs);
+  }
+
   close(): Promise<void> {
     return this.backend.close();
+  }
+
+  /**
+   * What announces a change of the connection on the feed. Every write of a connection passes
+   * one to the backend, which publishes it in the same step as the write.
+   */
+  private noticeOf(provider: string, connectionId: string): Notice {
+    return { channel: this.keys.connectionChanges(), message: `${provider}:${connectionId}` };
   }
 
   private async write(input: ConnectionInput, expectedVersion: number | null): Promise<Connection | null> {
@@ -209,6 +238,7 @@ export class KvStore implements Store {
       mainTtlMs: mainTtl,
       access: accessAlive ? cipher.seal(credentials.accessToken!, accessKey) : null,
       accessTtlMs: accessAlive ? accessTtl : null,
+      notice: this.noticeOf(provider, connectionId),
     });
     if (version === null) return null;
     await this.backend.addMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);

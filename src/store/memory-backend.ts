@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import type { ConnectionWrite, KvBackend, StoredConnection } from './backend';
+import type { ChannelHandlers, ConnectionWrite, KvBackend, Notice, StoredConnection } from './backend';
 
 interface Entry {
   value: string | Set<string>;
@@ -15,8 +15,20 @@ interface Entry {
 export class MemoryBackend implements KvBackend {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
+  private readonly channels = new Map<string, Set<ChannelHandlers>>();
 
   constructor(private readonly clock: Clock) {}
+
+  /** In process and synchronous: every subscriber has heard it before the write returns. */
+  private publish(notice: Notice): void {
+    for (const handlers of [...(this.channels.get(notice.channel) ?? [])]) {
+      try {
+        handlers.message(notice.message);
+      } catch {
+        // One subscriber's failure is its own; the write has happened and the others must hear it.
+      }
+    }
+  }
 
   private live(key: string): Entry | undefined {
     const entry = this.entries.get(key);
@@ -92,6 +104,7 @@ export class MemoryBackend implements KvBackend {
     this.put(w.mainKey, w.data, w.mainTtlMs, version);
     if (w.access === null) this.entries.delete(w.accessKey);
     else this.put(w.accessKey, w.access, w.accessTtlMs);
+    this.publish(w.notice);
     return version;
   }
 
@@ -101,10 +114,11 @@ export class MemoryBackend implements KvBackend {
     return { version: main.version ?? 0, data: main.value, access: this.str(accessKey) };
   }
 
-  async deleteConnection(mainKey: string, accessKey: string): Promise<boolean> {
+  async deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean> {
     const existed = this.live(mainKey) !== undefined;
     this.entries.delete(mainKey);
     this.entries.delete(accessKey);
+    this.publish(notice);
     return existed;
   }
 
@@ -136,9 +150,25 @@ export class MemoryBackend implements KvBackend {
     return { count, ttlMs: expiresAt - this.clock.now() };
   }
 
+  subscribe(channel: string, handlers: ChannelHandlers): () => void {
+    let subscribers = this.channels.get(channel);
+    if (!subscribers) this.channels.set(channel, (subscribers = new Set()));
+    subscribers.add(handlers);
+    handlers.live();
+    return () => {
+      subscribers.delete(handlers);
+      if (!subscribers.size && this.channels.get(channel) === subscribers) this.channels.delete(channel);
+    };
+  }
+
   async ping(): Promise<void> {}
+
+  async ready(): Promise<boolean> {
+    return true;
+  }
 
   async close(): Promise<void> {
     this.entries.clear();
+    this.channels.clear();
   }
 }

@@ -1,8 +1,13 @@
 import { AppError } from '../errors';
-import type { ConnectionWrite, KvBackend, StoredConnection } from './backend';
-import type { RedisClient } from './redis-client';
+import type { ChannelHandlers, ConnectionWrite, KvBackend, Notice, StoredConnection } from './backend';
+import { waitForReady, type RedisClient } from './redis-client';
+import { RedisSubscriber, type RedisSubscriberOptions } from './redis-subscriber';
 
-/** Version check and both keys written in one step; KEYS share a hash slot. */
+/**
+ * Version check, both keys written, and the change announced, in one step: a write that happened
+ * was announced (ARGV[7] channel, ARGV[8] message). KEYS share a hash slot; PUBLISH takes no key,
+ * and in a cluster it reaches the subscribers of every node.
+ */
 const WRITE_CONNECTION = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if ARGV[1] ~= '' then
@@ -19,7 +24,15 @@ elseif ARGV[6] == '' then
 else
   redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 end
+redis.call('PUBLISH', ARGV[7], ARGV[8])
 return v
+`;
+
+/** Both keys deleted and the deletion announced in one step (ARGV[1] channel, ARGV[2] message). */
+const DELETE_CONNECTION = `
+local n = redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return n
 `;
 
 const READ_CONNECTION = `
@@ -53,19 +66,35 @@ return { c, t }
 type Scripted = RedisClient & {
   lkWriteConnection(main: string, access: string, ...args: string[]): Promise<number>;
   lkReadConnection(main: string, access: string): Promise<[string | null, string, string | null] | null>;
+  lkDeleteConnection(main: string, access: string, channel: string, message: string): Promise<number>;
   lkDelIfEquals(key: string, value: string): Promise<number>;
   lkPexpireIfEquals(key: string, value: string, ttlMs: string): Promise<number>;
   lkIncrWindow(key: string, windowMs: string, by: string): Promise<[number, number]>;
 };
 
-/** The Redis (or Redis Cluster) medium of the store. Connectivity failures become `store_unavailable`. */
+export interface RedisBackendOptions {
+  /** The pub/sub connection of {@link RedisBackend.subscribe}. */
+  subscriber?: RedisSubscriberOptions;
+}
+
+/**
+ * The Redis (or Redis Cluster) medium of the store. Connectivity failures become
+ * `store_unavailable`. Besides the process's one client, it opens a single subscriber
+ * connection, and only once someone subscribes.
+ */
 export class RedisBackend implements KvBackend {
   readonly kind = 'redis' as const;
   private readonly redis: Scripted;
+  private subscriber?: RedisSubscriber;
+  private closed = false;
 
-  constructor(client: RedisClient) {
+  constructor(
+    client: RedisClient,
+    private readonly options: RedisBackendOptions = {},
+  ) {
     client.defineCommand('lkWriteConnection', { numberOfKeys: 2, lua: WRITE_CONNECTION });
     client.defineCommand('lkReadConnection', { numberOfKeys: 2, lua: READ_CONNECTION });
+    client.defineCommand('lkDeleteConnection', { numberOfKeys: 2, lua: DELETE_CONNECTION });
     client.defineCommand('lkDelIfEquals', { numberOfKeys: 1, lua: DEL_IF_EQUALS });
     client.defineCommand('lkPexpireIfEquals', { numberOfKeys: 1, lua: PEXPIRE_IF_EQUALS });
     client.defineCommand('lkIncrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
@@ -134,6 +163,8 @@ export class RedisBackend implements KvBackend {
         ms(w.mainTtlMs),
         w.access ?? '',
         ms(w.accessTtlMs),
+        w.notice.channel,
+        w.notice.message,
       ),
     );
     return version < 0 ? null : version;
@@ -145,8 +176,10 @@ export class RedisBackend implements KvBackend {
     return { version: Number(row[0] ?? 0), data: row[1], access: row[2] ?? null };
   }
 
-  async deleteConnection(mainKey: string, accessKey: string): Promise<boolean> {
-    return (await this.run(() => this.redis.del(mainKey, accessKey))) > 0;
+  async deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean> {
+    return (
+      (await this.run(() => this.redis.lkDeleteConnection(mainKey, accessKey, notice.channel, notice.message))) > 0
+    );
   }
 
   async addMember(setKey: string, member: string): Promise<void> {
@@ -166,11 +199,23 @@ export class RedisBackend implements KvBackend {
     return { count: Number(count), ttlMs: Number(ttlMs) };
   }
 
+  subscribe(channel: string, handlers: ChannelHandlers): () => void {
+    if (this.closed) return () => {};
+    this.subscriber ??= new RedisSubscriber(this.redis, this.options.subscriber);
+    return this.subscriber.subscribe(channel, handlers);
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.redis.ping());
   }
 
+  ready(timeoutMs: number): Promise<boolean> {
+    return waitForReady(this.redis, timeoutMs);
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
+    await this.subscriber?.close();
     try {
       await this.redis.quit();
     } catch {

@@ -72,6 +72,22 @@ export interface RateWindow {
   resetMs: number;
 }
 
+/**
+ * What {@link Store.watchConnections} tells its listener. A watch starts unconfirmed: nothing is
+ * promised about changes until `confirmed()` has been called.
+ */
+export interface ConnectionChangeListener {
+  /** The connection was written or deleted, by this instance or another one. */
+  changed(provider: string, connectionId: string): void;
+  /**
+   * The feed was lost (its connection closed, errored or is reconnecting): changes may go
+   * unannounced from now on, until `confirmed()`, and any announced meanwhile may have been missed.
+   */
+  unconfirmed(): void;
+  /** The feed is live (subscribed): every change made from now on is announced. */
+  confirmed?(): void;
+}
+
 export interface Store {
   readonly kind: 'memory' | 'redis';
 
@@ -117,7 +133,17 @@ export interface Store {
   /** Milliseconds left on a connection's keys (-1: no TTL, -2: absent), for tests and ops. */
   inspectTtl(provider: string, connectionId: string): Promise<{ connection: number; accessToken: number }>;
 
+  /**
+   * Every write and delete of a connection, on any instance sharing this store, is announced to
+   * `listener` (on Redis through pub/sub on the one subscriber connection, published by the same
+   * script that writes; on memory in process, before the write returns). Returns the unsubscribe.
+   */
+  watchConnections(listener: ConnectionChangeListener): () => void;
+
   ping(): Promise<void>;
+  /** True once the store answers, false after `timeoutMs` without (the caller may start anyway). */
+  ready(timeoutMs: number): Promise<boolean>;
+  /** Closes every connection the store opened, the feed's subscriber included. */
   close(): Promise<void>;
 }
 

@@ -1,24 +1,81 @@
 import { FakeClock } from '../../src/clock';
-import type { ConnectionInput, Store } from '../../src/store';
+import type { ConnectionChangeListener, ConnectionInput, Store } from '../../src/store';
+
+export interface ContractStore {
+  store: Store;
+  /** Closes the store and every peer, and removes what the test wrote. */
+  cleanup: () => Promise<void>;
+  /** Another instance on the same data (memory: the same backend; Redis: its own client, same prefix). */
+  peer: () => Promise<Store>;
+  /** Cuts `store`'s feed connection as a network failure would (Redis only: memory has none). */
+  killFeed?: () => Promise<void>;
+}
+
+/** What a feed listener heard, in order, with a way to wait for the next thing. */
+export class FeedRecorder implements ConnectionChangeListener {
+  readonly events: string[] = [];
+  private waiters: Array<() => void> = [];
+
+  changed(provider: string, connectionId: string): void {
+    this.push(`changed ${provider} ${connectionId}`);
+  }
+  unconfirmed(): void {
+    this.push('unconfirmed');
+  }
+  confirmed(): void {
+    this.push('confirmed');
+  }
+  count(event: string): number {
+    return this.events.filter((e) => e === event).length;
+  }
+
+  /** Resolves once `check()` holds; fails after a generous bound, naming what it waited for. */
+  until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`timed out waiting for ${what}; heard ${JSON.stringify(this.events)}`));
+      }, timeoutMs);
+      const waiter = () => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private push(event: string): void {
+    this.events.push(event);
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
 
 /**
  * The one contract every Store implementation passes. `make` builds a store on the given fake
  * clock; `expiresByClock` says whether moving the clock expires keys (memory) or whether only
- * the TTLs set on the keys can be checked (Redis: PTTL).
+ * the TTLs set on the keys can be checked (Redis: PTTL). A store whose `make` gives `killFeed`
+ * also passes the feed-loss case (memory has no feed connection to lose, so it is skipped there).
  */
 export function storeContract(
   name: string,
-  make: (clock: FakeClock) => Promise<{ store: Store; cleanup: () => Promise<void> }>,
+  make: (clock: FakeClock) => Promise<ContractStore>,
   expiresByClock: boolean,
+  feedCanBeKilled = false,
 ): void {
+  const itWithFeedConnection = feedCanBeKilled ? it : it.skip;
   describe(`${name} store contract`, () => {
     let clock: FakeClock;
     let store: Store;
     let cleanup: () => Promise<void>;
+    let peer: () => Promise<Store>;
+    let killFeed: ContractStore['killFeed'];
 
     beforeEach(async () => {
       clock = new FakeClock(Date.now());
-      ({ store, cleanup } = await make(clock));
+      ({ store, cleanup, peer, killFeed } = await make(clock));
     });
     afterEach(async () => cleanup());
 
@@ -222,6 +279,90 @@ export function storeContract(
       expect(second.resetMs).toBeLessThanOrEqual(60_000);
       expect((await store.hit('ip:2', 60_000)).count).toBe(1);
       expect((await store.hit('ip:2', 60_000, 5)).count).toBe(6);
+    });
+
+    it('is ready once it answers', async () => {
+      expect(await store.ready(5000)).toBe(true);
+    });
+
+    describe('connection feed', () => {
+      /** A listener on `on`, resolved once its feed is live. */
+      async function watching(on: Store): Promise<{ recorder: FeedRecorder; stop: () => void }> {
+        const recorder = new FeedRecorder();
+        const stop = on.watchConnections(recorder);
+        await recorder.until('the feed to be live', () => recorder.count('confirmed') > 0);
+        return { recorder, stop };
+      }
+
+      it('announces every write and delete on one instance to a listener on another, and no refused write', async () => {
+        const other = await peer();
+        const { recorder, stop } = await watching(other);
+        try {
+          const id = 'acct:42@example';
+          const saved = await store.saveConnection(connection({ connectionId: id }));
+          await store.updateConnection(connection({ connectionId: id }), saved.version);
+          expect(await store.updateConnection(connection({ connectionId: id }), saved.version)).toBeNull();
+          await store.deleteConnection('videoask', id);
+          // The marker is announced after the others: once it is heard, nothing else is in flight.
+          await store.saveConnection(connection({ connectionId: 'marker' }));
+          await recorder.until('the marker', () => recorder.count('changed videoask marker') > 0);
+          expect(recorder.events).toEqual([
+            'confirmed',
+            `changed videoask ${id}`,
+            `changed videoask ${id}`,
+            `changed videoask ${id}`,
+            'changed videoask marker',
+          ]);
+        } finally {
+          stop();
+        }
+      });
+
+      it('announces a write to listeners on the writing instance too, and to each listener once', async () => {
+        const a = await watching(store);
+        const b = await watching(store);
+        try {
+          await store.saveConnection(connection());
+          await a.recorder.until('the write', () => a.recorder.count('changed videoask user-1') > 0);
+          await b.recorder.until('the write', () => b.recorder.count('changed videoask user-1') > 0);
+          expect(a.recorder.events).toEqual(['confirmed', 'changed videoask user-1']);
+          expect(b.recorder.events).toEqual(['confirmed', 'changed videoask user-1']);
+        } finally {
+          a.stop();
+          b.stop();
+        }
+      });
+
+      it('stops announcing to a listener that unsubscribed', async () => {
+        const gone = await watching(store);
+        const staying = await watching(store);
+        try {
+          gone.stop();
+          await store.saveConnection(connection());
+          await staying.recorder.until('the write', () => staying.recorder.count('changed videoask user-1') > 0);
+          expect(gone.recorder.events).toEqual(['confirmed']);
+        } finally {
+          staying.stop();
+        }
+      });
+
+      itWithFeedConnection(
+        'tells its listeners when the feed is lost, and confirms it again once it is back',
+        async () => {
+          const { recorder, stop } = await watching(store);
+          try {
+            await killFeed!();
+            await recorder.until('the loss', () => recorder.count('unconfirmed') > 0);
+            await recorder.until('the recovery', () => recorder.count('confirmed') > 1);
+            expect(recorder.events).toEqual(['confirmed', 'unconfirmed', 'confirmed']);
+            const writer = await peer();
+            await writer.saveConnection(connection());
+            await recorder.until('a write after the recovery', () => recorder.count('changed videoask user-1') > 0);
+          } finally {
+            stop();
+          }
+        },
+      );
     });
   });
 }

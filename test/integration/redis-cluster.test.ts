@@ -1,4 +1,4 @@
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { FakeClock, systemClock } from '../../src/clock';
 import { createSandbox, type Sandbox } from '../../src/sandbox/sandbox';
 import { AppError } from '../../src/errors';
@@ -20,8 +20,9 @@ import {
   startRedisCluster,
   type RedisClusterFixture,
 } from '../helpers/redis-cluster';
-import { storeContract } from '../helpers/store-contract';
+import { FeedRecorder, storeContract } from '../helpers/store-contract';
 import { connectionInput } from '../helpers/seed';
+import { feedName, killPubSubConnection } from '../helpers/redis-feed';
 
 let fixture: RedisClusterFixture;
 
@@ -30,12 +31,12 @@ beforeAll(async () => {
 }, 20_000);
 afterAll(async () => fixture?.stop());
 
-async function openClusterStore(clock: FakeClock, prefix: string) {
+async function openClusterStore(clock: FakeClock, prefix: string, subscriberName?: string) {
   const client = createRedisClient({ redisClusterNodes: fixture.nodes }) as Cluster;
   client.on('error', () => {});
   if (!(await waitForReady(client, 5000))) throw new Error('the cluster client did not become ready');
   const store = new KvStore({
-    backend: new RedisBackend(client),
+    backend: new RedisBackend(client, { subscriber: { name: subscriberName } }),
     cipher: new CredentialCipher([testEncryptionKey()]),
     clock,
     prefix,
@@ -47,16 +48,29 @@ storeContract(
   'redis cluster',
   async (clock) => {
     const prefix = uniquePrefix('cluster');
-    const { client, store } = await openClusterStore(clock, prefix);
+    const name = feedName('cluster');
+    const { client, store } = await openClusterStore(clock, prefix, name);
+    const peers: KvStore[] = [];
     return {
       store,
+      peer: async () => {
+        const opened = await openClusterStore(clock, prefix);
+        peers.push(opened.store);
+        return opened.store;
+      },
+      // The subscriber sits on one master, whichever: look on each.
+      killFeed: async () => {
+        expect(await killPubSubConnection(client.nodes('master'), name)).toBe(1);
+      },
       cleanup: async () => {
         await clusterDeleteUnder(client, prefix);
+        for (const peer of peers) await peer.close();
         await store.close();
       },
     };
   },
   false,
+  true,
 );
 
 describe('refresh across two Latchkey processes on the cluster', () => {
@@ -153,6 +167,49 @@ describe('the store on a Redis Cluster', () => {
     } finally {
       await clusterDeleteUnder(client, prefix);
       await store.close();
+    }
+  });
+
+  it('announces writes made on every master to a feed subscribed on one of them', async () => {
+    const prefix = uniquePrefix('feed-slots');
+    const name = feedName('cluster-slots');
+    const clock = new FakeClock(Date.now());
+    const writer = await openClusterStore(clock, prefix);
+    const watcher = await openClusterStore(clock, prefix, name);
+    const recorder = new FeedRecorder();
+    const stop = watcher.store.watchConnections(recorder);
+    try {
+      await recorder.until('the feed to be live', () => recorder.count('confirmed') > 0);
+      const ids = Array.from({ length: 12 }, (_, i) => `acct-${i}`);
+      for (const connectionId of ids) {
+        await writer.store.saveConnection(
+          connectionInput({ provider: 'videoask', connectionId, credentials: { accessToken: 'at' } }, clock.now()),
+        );
+      }
+      // Some of those writes live on a master other than the one the feed listens on.
+      const masters = watcher.client.nodes('master');
+      const listening: Redis[] = [];
+      for (const node of masters) {
+        if (((await node.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string).includes(` name=${name} `))
+          listening.push(node);
+      }
+      expect(listening.length).toBe(1);
+      const others = masters.filter((node) => node !== listening[0]);
+      const elsewhere: string[] = [];
+      for (const id of ids) {
+        // A master that does not own the key answers MOVED.
+        const owned = await Promise.all(
+          others.map((node) => node.exists(`${prefix}conn:{videoask:${id}}`).catch(() => 0)),
+        );
+        if (owned.some(Boolean)) elsewhere.push(id);
+      }
+      expect(elsewhere.length).toBeGreaterThan(0);
+      await recorder.until('every write', () => ids.every((id) => recorder.count(`changed videoask ${id}`) === 1));
+    } finally {
+      stop();
+      await clusterDeleteUnder(writer.client, prefix);
+      await watcher.store.close();
+      await writer.store.close();
     }
   });
 

@@ -7,28 +7,44 @@ import { deleteUnder, keysUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '
 import { storeContract } from '../helpers/store-contract';
 import { FakeClock } from '../../src/clock';
 import { connectionInput } from '../helpers/seed';
+import { feedName, killPubSubConnection } from '../helpers/redis-feed';
 
 storeContract(
   'redis',
   async (clock) => {
     const prefix = uniquePrefix('store');
-    const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
-    const store = new KvStore({
-      backend: new RedisBackend(client),
-      cipher: new CredentialCipher([testEncryptionKey()]),
-      clock,
-      prefix,
-    });
-    await store.ping().catch(async () => new Promise((r) => client.once('ready', r)));
+    const name = feedName('store');
+    const opened: Array<{ client: ReturnType<typeof createRedisClient>; store: KvStore }> = [];
+    const open = async (subscriberName?: string) => {
+      const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
+      client.on('error', () => {});
+      const store = new KvStore({
+        backend: new RedisBackend(client, { subscriber: { name: subscriberName } }),
+        cipher: new CredentialCipher([testEncryptionKey()]),
+        clock,
+        prefix,
+      });
+      opened.push({ client, store });
+      if (!(await store.ready(5000))) throw new Error('Redis did not become ready');
+      return store;
+    };
+    const store = await open(name);
+    const raw = rawRedis();
     return {
       store,
+      peer: () => open(),
+      killFeed: async () => {
+        expect(await killPubSubConnection([raw], name)).toBe(1);
+      },
       cleanup: async () => {
-        await deleteUnder(client as never, prefix);
-        await store.close();
+        await deleteUnder(raw, prefix);
+        raw.disconnect();
+        for (const o of opened) await o.store.close();
       },
     };
   },
   false,
+  true,
 );
 
 describe('redis store at rest', () => {

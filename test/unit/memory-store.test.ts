@@ -6,14 +6,11 @@ import { storeContract } from '../helpers/store-contract';
 
 storeContract(
   'memory',
-  async (clock) => ({
-    store: new KvStore({
-      backend: new MemoryBackend(clock),
-      cipher: new CredentialCipher([testEncryptionKey()]),
-      clock,
-      prefix: 'latchkey:',
-    }),
-    cleanup: async () => {},
-  }),
+  async (clock) => {
+    const backend = new MemoryBackend(clock);
+    const open = () =>
+      new KvStore({ backend, cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix: 'latchkey:' });
+    return { store: open(), peer: async () => open(), cleanup: async () => {} };
+  },
   true,
 );
