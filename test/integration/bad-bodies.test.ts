@@ -11,7 +11,7 @@ import { createLogger } from '../../src/logger';
 import { buildProviderRegistry } from '../../src/providers/registry';
 import { openStore, type Store } from '../../src/store';
 import { encryptionKeyEnv, testEncryptionKey } from '../helpers/keys';
-import { deleteUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
+import { deleteUnder, keysUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
 
 /**
  * SECURITY.md 21: every body Latchkey cannot take is the contract's 400 `invalid_request` or 413
@@ -340,6 +340,34 @@ describe('bodies Latchkey cannot take', () => {
       const stored = await store.getConnection('webinargeek', 'bodies');
       expect(stored).toBeNull();
     });
+  });
+
+  it('leaves the canary in no Redis value (sessions, rate counters, connect sessions)', async () => {
+    const raw = rawRedis();
+    try {
+      const keys = await keysUnder(raw, prefix);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) {
+        const type = await raw.type(key);
+        const value =
+          type === 'string'
+            ? await raw.get(key)
+            : type === 'hash'
+              ? JSON.stringify(await raw.hgetall(key))
+              : type === 'zset'
+                ? JSON.stringify(await raw.zrange(key, 0, -1))
+                : type === 'list'
+                  ? JSON.stringify(await raw.lrange(key, 0, -1))
+                  : type === 'set'
+                    ? JSON.stringify(await raw.smembers(key))
+                    : type === 'stream'
+                      ? JSON.stringify(await raw.xrange(key, '-', '+'))
+                      : '';
+        expect({ key, found: `${key}${value}`.includes(CANARY) }).toEqual({ key, found: false });
+      }
+    } finally {
+      raw.disconnect();
+    }
   });
 
   describe('repeated query parameters on the service API', () => {
