@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
 import ts from 'typescript';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -34,7 +35,9 @@ function run(
   args: string[],
   input?: string,
 ): { status: number | null; stdout: string; stderr: string; error?: Error } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input, timeout: 20_000 });
+  // Compose lets the shell's variables win over .env in substitutions: keep the test's own PORT out.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'PORT'));
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input, env, timeout: 20_000 });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
 }
 
@@ -97,20 +100,27 @@ function healthcheckCommand(service: Json): string {
   return Array.isArray(test) ? test.join(' ') : String(test ?? '');
 }
 
+/** A throw-away compose project folder whose .env holds `values` (or the given text). */
+function composeProject(values: Record<string, string> | string): string {
+  // env_file: .env must exist for compose to load the file; keep it out of the repository.
+  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-compose-'));
+  const text =
+    typeof values === 'string'
+      ? values
+      : Object.entries(values)
+          .map(([k, v]) => `${k}=${v}`)
+          .join('\n') + '\n';
+  writeFileSync(path.join(dir, '.env'), text);
+  return dir;
+}
+
 describe('docker-compose.yml', () => {
   let projectDir: string;
   let config: Json;
   let services: Json;
 
   beforeAll(() => {
-    // env_file: .env must exist for compose to load the file; keep it out of the repository.
-    projectDir = mkdtempSync(path.join(tmpdir(), 'latchkey-compose-'));
-    writeFileSync(
-      path.join(projectDir, '.env'),
-      Object.entries(FAKE_ENV)
-        .map(([k, v]) => `${k}=${v}`)
-        .join('\n') + '\n',
-    );
+    projectDir = composeProject(FAKE_ENV);
     config = loadComposeConfig(projectDir);
     services = config.services ?? {};
   });
@@ -147,6 +157,49 @@ describe('docker-compose.yml', () => {
     expect(env.LATCHKEY_COMPOSE_TEST).toBe('from-env-file');
     expect(env.SESSION_SECRET).toBe(FAKE_ENV.SESSION_SECRET);
     expect(env.NODE_ENV).toBe('production');
+  });
+
+  it('listens on and publishes the PORT that .env sets, and keeps the replicas on the port nginx.conf names', () => {
+    expect(services.latchkey.environment.PORT).toBe('3000'); // no PORT in .env
+    const dir = composeProject({ ...FAKE_ENV, PORT: '4123' });
+    try {
+      const withPort = loadComposeConfig(dir).services as Json;
+      expect(publishedPorts(withPort.latchkey)).toEqual([{ published: 4123, target: 4123 }]);
+      expect(withPort.latchkey.environment.PORT).toBe('4123');
+      for (const name of ['latchkey-a', 'latchkey-b']) expect(withPort[name].environment.PORT).toBe('3000');
+      expect(read('deploy/nginx.conf')).toMatch(/server\s+latchkey-a:3000/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const empty = composeProject({ ...FAKE_ENV, PORT: '' }); // empty counts as unset
+    try {
+      const withEmpty = loadComposeConfig(empty).services as Json;
+      expect(publishedPorts(withEmpty.latchkey)).toEqual([{ published: 3000, target: 3000 }]);
+      expect(withEmpty.latchkey.environment.PORT).toBe('3000');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a .env written by latchkey init with every secret intact', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-compose-'));
+    try {
+      const init = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'latchkey.js'), 'init'], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(init.status).toBe(0);
+      const written = parseDotenv(readFileSync(path.join(dir, '.env')));
+      const env = (loadComposeConfig(dir).services as Json).latchkey.environment;
+      for (const name of ['SESSION_SECRET', 'TOKEN_ENCRYPTION_KEYS', 'CONNECTOR_API_KEYS', 'PUBLIC_URL']) {
+        expect([name, env[name]]).toEqual([name, written[name]]);
+      }
+      expect(env.NODE_ENV).toBe('production');
+      expect(env.REDIS_URL).toBe('redis://redis:6379');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('offers a "scale" profile: two unpublished replicas on the same redis behind nginx', () => {
@@ -249,10 +302,15 @@ describe('Dockerfile', () => {
     return JSON.parse(c!.args) as string[];
   };
 
-  it('is multi-stage, every stage on the pinned node:20-bookworm-slim', () => {
+  it('is multi-stage, every stage on the pinned node:24-bookworm-slim, a supported LTS', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage.image).toBe('node:20-bookworm-slim');
+    for (const stage of stages) expect(stage.image).toBe('node:24-bookworm-slim');
     expect(stages[0]!.name).toBe('build');
+    const label = of(final, 'LABEL').find((i) => i.args.includes('org.opencontainers.image.base.name'));
+    expect(label?.args).toContain('org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"');
+    // The code still runs on Node 20 (this machine's, CI's): the image is newer, the code is not.
+    const pkg = JSON.parse(read('package.json')) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe('>=20');
   });
 
   it('runs the final stage as a non-root user', () => {
@@ -329,7 +387,8 @@ describe('Dockerfile', () => {
   it('builds with the package.json build script and runs what tsconfig.build.json emits for src/server.ts', () => {
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
-    expect(pkg.scripts.start).toBe(cmd().join(' '));
+    // `exec`, so npm's signals reach node itself rather than the shell npm runs the script in.
+    expect(pkg.scripts.start).toBe(`exec ${cmd().join(' ')}`);
 
     const build = stages[0]!;
     const buildRuns = of(build, 'RUN').map((i) => i.args);
@@ -366,6 +425,42 @@ describe('Dockerfile', () => {
     expect(path.posix.resolve(workdir(build), src!)).toBe(path.posix.join(workdir(build), outRel));
     expect(path.posix.resolve(workdir(final), dest!)).toBe(path.posix.join(workdir(final), outRel));
     expect(path.posix.resolve(workdir(final), cmd()[1]!)).toBe(path.posix.join(workdir(final), emittedRel));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// package.json: what `npm ci` and `npm run …` do
+// ---------------------------------------------------------------------------------------------
+
+describe('package.json', () => {
+  const pkg = JSON.parse(read('package.json')) as {
+    scripts: Record<string, string>;
+    allowScripts?: Record<string, boolean>;
+  };
+
+  it('decides on every install script in the lockfile, so npm ci warns about none', () => {
+    // npm 11 skips a dependency's install scripts unless allowScripts approves them, and warns
+    // about each one allowScripts does not mention; `false` denies one quietly.
+    const lock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, { version?: string; hasInstallScript?: boolean }>;
+    };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([where, entry]) => where !== '' && entry.hasInstallScript)
+      .map(([where, entry]) => ({
+        name: where.slice(where.lastIndexOf('node_modules/') + 13),
+        version: entry.version,
+      }));
+    expect(withScripts.length).toBeGreaterThan(0);
+    const decided = Object.keys(pkg.allowScripts ?? {});
+    for (const { name, version } of withScripts) {
+      expect([name, decided.some((key) => key === name || key === `${name}@${version}`)]).toEqual([name, true]);
+    }
+  });
+
+  it('runs each long-lived script with exec, so a signal to npm reaches the server and not only a shell', () => {
+    for (const name of ['start', 'demo', 'dev', 'sandbox']) {
+      expect([name, pkg.scripts[name]]).toEqual([name, expect.stringMatching(/^exec \S/)]);
+    }
   });
 });
 
