@@ -129,15 +129,17 @@ describe('no secret reaches a log line or a response', () => {
     await record('no state', browser.get(forged.replace(/&?state=[^&]+/, '')), 400);
     await record('denied', browser.get(await authorize(browser, '?connection_id=denied', 'deny')), 303);
 
-    // The token endpoint failing with 400, 401 and 500, then too slow for TOKEN_REQUEST_TIMEOUT_MS.
+    // The token endpoint failing with 400, 401 and 500, then too slow for TOKEN_REQUEST_TIMEOUT_MS:
+    // each flow goes back to its return_to with status=error (CONTRACT "Flows").
     for (const status of [400, 401, 500]) {
       const failing = await authorize(browser, `?connection_id=fail-${status}`);
       sandbox.failNextTokenRequests(1, status);
-      await record(`token endpoint ${status}`, browser.get(failing), 502);
+      const failed = await record(`token endpoint ${status}`, browser.get(failing), 303);
+      expect(failed.headers.location).toContain('status=error');
     }
     const slow = await authorize(browser, '?connection_id=timeout');
     sandbox.options.tokenDelayMs = 1000;
-    await record('token endpoint timeout', browser.get(slow), 502);
+    await record('token endpoint timeout', browser.get(slow), 303);
     sandbox.options.tokenDelayMs = 0;
 
     // A connect session: its token travels in the /auth query.
