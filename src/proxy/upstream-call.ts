@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../logger';
+import { REQUEST_ID_HEADER } from '../wire/access-log';
 import type { CallDeadline, DeadlineWatcher } from './deadline';
 import { CallerGoneError, DeadlineError, MalformedAnswerError } from './proxy-error';
 import { filterResponseHeaders } from './proxy-headers';
@@ -244,8 +245,9 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     const { res, call } = handler;
     // Drained since, or over: nothing to cut.
     if (!isStalled(res)) return;
+    // Named here: this timer runs in the context of whichever call opened the upstream socket.
     call.logger.warn(
-      { provider: call.provider, stallMs: call.stallMs },
+      { reqId: res.getHeader(REQUEST_ID_HEADER), provider: call.provider, stallMs: call.stallMs },
       'The caller stopped reading the answer: its connection is cut and the provider’s answer aborted',
     );
     // 'close' follows, and aborts the provider's answer if it is still coming.
