@@ -43,6 +43,7 @@ export function layout(title: string, body: string, options: LayoutOptions): str
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex">
 <title>${escapeHtml(title)} · Latchkey</title>
+<link rel="icon" href="${asset('favicon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${asset('latchkey.css')}">
 ${scripts}
 </head>
