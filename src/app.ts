@@ -8,9 +8,10 @@ import type { Config } from './config';
 import type { FlowDeps } from './connect/authorization-flow';
 import { AppError } from './errors';
 import { noopEvents, type EventSink } from './events';
-import { connectorApiKeyEntries, createApiKeyAuthenticator } from './guards/api-keys';
+import { createApiKeyAuthenticator, createApiKeyGuard, createApiKeyHolder, type ApiKeyHolder } from './guards/api-keys';
+import { createFailedAttempts } from './guards/failed-attempts';
 import { browserRateKey, createRateLimiter, serviceRateKey } from './guards/rate-limit';
-import { requireApiKey } from './http/api-auth';
+import { requireApiKey, serviceAccessFloor } from './http/api-auth';
 import { connectRoutes } from './http/connect-routes';
 import { errorMiddleware } from './http/errors';
 import { opsRoutes } from './http/ops-routes';
@@ -40,6 +41,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Where every caller gets a working credential; built from the other deps when absent. */
   credentials?: CredentialSource;
+  /** The service API keys in force; loaded from CONNECTOR_API_KEYS and API_KEYS_FILE when absent. */
+  apiKeys?: ApiKeyHolder;
 }
 
 /** What {@link createApp} built: the request listener, and the way to close what it opened. */
@@ -54,6 +57,11 @@ export interface LatchkeyApp {
    * closes it. Idempotent.
    */
   close(): Promise<void>;
+  /**
+   * What a SIGHUP does: reads API_KEYS_FILE again and swaps the keys in force. A file that does
+   * not validate changes nothing; its problems are logged. Never throws.
+   */
+  reload(): void;
 }
 
 /** Paths of the service API on the Express side, all behind the API key (the proxy checks its own). */
@@ -94,8 +102,26 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   app.set('query parser', 'simple');
   // Express's own compiled TRUST_PROXY, so both sides log the same client address.
   const trust = app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1];
-  const accessLog = createAccessLog({ logger, metrics, clientAddress: (req) => proxyaddr(req, trust) });
-  const authenticate = createApiKeyAuthenticator(connectorApiKeyEntries(config.connectorApiKeys));
+  const clientAddress = (req: Parameters<typeof proxyaddr>[0]) => proxyaddr(req, trust);
+  const apiKeys =
+    deps.apiKeys ??
+    createApiKeyHolder({
+      connectorApiKeys: config.connectorApiKeys,
+      apiKeysFile: config.apiKeysFile,
+      knownProvider: (id) => providers.get(id) !== undefined,
+    });
+  // One guard for both sides: the key, and failed attempts counted per client address.
+  const authenticate = createApiKeyGuard({
+    authenticate: createApiKeyAuthenticator(apiKeys),
+    failures: createFailedAttempts({ store, clock, limit: config.apiKeyFailuresPerMinute }),
+    clientAddress,
+  });
+  const accessLog = createAccessLog({
+    logger,
+    metrics,
+    clientAddress,
+    apiKeyOf: (req) => authenticate.identityOf(req)?.name,
+  });
   const serviceLimiter = createRateLimiter({ store, clock, limit: config.serviceRateLimitPerMinute, batched: true });
   const browserLimiter = createRateLimiter({ store, clock, limit: config.rateLimitPerMinute, batched: false });
   const agents = new UpstreamAgents({
@@ -126,6 +152,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     SERVICE_PATHS,
     requireApiKey(authenticate),
     rateLimitMiddleware(serviceLimiter, (_req, res) => serviceRateKey(res.locals.apiKey!.name)),
+    serviceAccessFloor(),
   );
   app.use(tokenRoutes({ providers, credentials }));
   app.use(serviceRoutes({ ...flow, credentials }));
@@ -143,6 +170,12 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   app.use((req, _res, next) => next(new AppError('not_found', `No route for ${req.method} ${req.path.slice(0, 200)}`)));
   app.use(errorMiddleware(basePath, logger));
 
+  const reload = () => {
+    const outcome = apiKeys.reload();
+    if (outcome.ok) logger.info({ apiKeys: outcome.names }, 'API keys reloaded');
+    else logger.error({ problems: outcome.problems }, 'API keys not reloaded: the keys in force stay');
+  };
+
   let closing: Promise<void> | undefined;
   return {
     handler: createRequestListener(app, proxy),
@@ -154,5 +187,6 @@ export function createApp(deps: AppDeps): LatchkeyApp {
         browserLimiter.close();
         webhooks?.close();
       })()),
+    reload,
   };
 }

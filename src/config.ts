@@ -1,5 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import {
+  isLoopbackHost,
+  looksLikePlaceholder,
+  parseListenHost,
+  parseReturnOrigin,
+  parseTrustProxy,
+  schemeOf,
+  shown,
+} from './config-checks';
+import { connectorApiKeyEntries } from './guards/api-keys';
+import { readApiKeysFile } from './guards/api-keys-file';
+import {
+  buildProviderRegistry,
+  ProviderConfigError,
+  providerEnvPrefix,
+  readProvidersFile,
+  type ProviderRegistry,
+} from './providers/registry';
 
 /**
  * The environment of `../shared/CONTRACT.md`, parsed once at start-up. Every problem is
@@ -11,8 +29,13 @@ export interface EncryptionKey {
   key: Buffer;
 }
 
+/** Where Latchkey listens unless HOST says otherwise: loopback only (SECURITY.md 25). */
+export const DEFAULT_HOST = '127.0.0.1';
+
 export interface Config {
   port: number;
+  /** The address the server listens on (HOST): loopback unless configured otherwise, never guessed. */
+  host: string;
   publicUrl: string;
   publicOrigin: string;
   redirectUri: string;
@@ -26,6 +49,10 @@ export interface Config {
   sessionSecrets: string[];
   tokenEncryptionKeys: EncryptionKey[];
   connectorApiKeys: string[];
+  /** Scoped, hashed service API keys (API_KEYS_FILE), read at start and on SIGHUP. */
+  apiKeysFile?: string;
+  /** Failed API-key attempts allowed per client address per minute; then 429 until the minute ends. */
+  apiKeyFailuresPerMinute: number;
   allowAnonymousConnect: boolean;
   allowedReturnOrigins: string[];
   trustProxy: false | number | string;
@@ -66,7 +93,10 @@ export interface Config {
    * have not expired (no refresh, nothing written, the rate limit counted locally); false: 503.
    */
   degradedMode: boolean;
-  /** Raw environment, for the per-provider `<ID>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`. */
+  /**
+   * The environment, for the per-provider `<ID>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`; empty
+   * values are left out (an empty value is an unset one, everywhere).
+   */
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -78,6 +108,15 @@ export class ConfigError extends Error {
 }
 
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+/**
+ * The words of the report for a check. Every check below carries its own, starting with
+ * "must": zod's own wording ("Invalid input: expected number, received NaN") never reaches an
+ * operator. {@link parseEnv} puts the variable's name in front and, for a value that is not a
+ * secret, what was found after it.
+ */
+const must = (text: `must ${string}`) => ({ error: text });
+
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const list = z.preprocess(
   emptyToUndefined,
@@ -95,38 +134,104 @@ const list = z.preprocess(
 );
 const bool = (fallback?: boolean) =>
   z
-    .preprocess(emptyToUndefined, z.enum(['true', 'false', '1', '0']).optional())
+    .preprocess(
+      (v) => {
+        const u = emptyToUndefined(v);
+        return typeof u === 'string' ? u.trim().toLowerCase() : u;
+      },
+      z.enum(['true', 'false', '1', '0'], must('must be true or false')).optional(),
+    )
     .transform((v) => (v === undefined ? fallback : v === 'true' || v === '1'));
+const wholeNumber = (min: number, max: number) => {
+  const words = must(`must be a whole number from ${min} to ${max}`);
+  return z
+    .string(words)
+    .trim()
+    .regex(/^\d+$/, words)
+    .transform(Number)
+    .pipe(z.number(words).min(min, words).max(max, words));
+};
 const intWithin = (min: number, max: number, fallback: number) =>
-  z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+  z.preprocess(emptyToUndefined, wholeNumber(min, max).default(fallback));
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, must(`must be one of ${values.join(', ')}`));
 
-const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
+/**
+ * An absolute URL with one of `schemes` (`['http:', 'https:']`). A wrong scheme is named as
+ * such; `secret`: the value may hold a password and is never shown, not even when it does not
+ * parse.
+ */
+const url = (schemes: readonly string[], options: { secret?: boolean; base?: boolean } = {}) => {
+  const expected = schemes.map((s) => `${s}//`).join(' or ');
+  return z.string().superRefine((raw, ctx) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: options.secret
+          ? `must be an absolute ${expected} URL (the value is not shown: it may hold a password)`
+          : `must be an absolute ${expected} URL, got ${shown(raw)}`,
+      });
+      return;
+    }
+    if (!schemes.includes(parsed.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `must be ${expected}, got ${schemeOf(parsed)}` });
+    } else if (
+      options.base &&
+      (parsed.search || parsed.hash || /[?#]/.test(raw) || parsed.username || parsed.password)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a base URL (scheme, host, port and an optional path) without a query, fragment or user name, got ${shown(raw)}`,
+      });
+    }
+  });
+};
+const HTTP = ['http:', 'https:'];
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, must('must be host:port, such as redis-1:6379'));
+const listenHost = z.string().superRefine((raw, ctx) => {
+  if (parseListenHost(raw) === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be an address to listen on, such as 127.0.0.1 (loopback only) or 0.0.0.0 (every interface), got ${shown(raw)}`,
+    });
+  }
+});
 
 const envSchema = z.object({
   PORT: intWithin(0, 65535, 3000),
-  PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('http://localhost:3000')),
-  NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'production', 'test']).default('development')),
-  REDIS_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^rediss?$/ }).optional()),
+  HOST: z.preprocess(emptyToUndefined, listenHost.default(DEFAULT_HOST)),
+  PUBLIC_URL: z.preprocess(emptyToUndefined, url(HTTP, { base: true }).default('http://localhost:3000')),
+  NODE_ENV: z.preprocess(emptyToUndefined, oneOf(['development', 'production', 'test']).default('development')),
+  REDIS_URL: z.preprocess(emptyToUndefined, url(['redis:', 'rediss:'], { secret: true }).optional()),
   REDIS_CLUSTER_NODES: list.pipe(z.array(hostPort)),
   REDIS_SENTINELS: list.pipe(z.array(hostPort)),
   REDIS_SENTINEL_NAME: optionalString,
-  REDIS_KEY_PREFIX: z.preprocess(emptyToUndefined, z.string().max(64).default('latchkey:')),
-  SESSION_SECRET: list.pipe(z.array(z.string().min(16, 'each secret needs at least 16 characters'))),
+  REDIS_KEY_PREFIX: z.preprocess(
+    emptyToUndefined,
+    z.string().max(64, must('must be at most 64 characters')).default('latchkey:'),
+  ),
+  SESSION_SECRET: list.pipe(z.array(z.string().min(16, must('must have at least 16 characters')))),
   TOKEN_ENCRYPTION_KEYS: list,
-  CONNECTOR_API_KEYS: list.pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters'))),
+  CONNECTOR_API_KEYS: list.pipe(z.array(z.string().min(16, must('must have at least 16 characters')))),
+  API_KEYS_FILE: optionalString,
+  API_KEY_FAILURES_PER_MINUTE: intWithin(0, 1_000_000, 60),
   ALLOW_ANONYMOUS_CONNECT: bool(),
   ALLOWED_RETURN_ORIGINS: list,
   TRUST_PROXY: optionalString,
   PROVIDERS_FILE: optionalString,
-  WEBHOOK_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  WEBHOOK_URL: z.preprocess(emptyToUndefined, url(HTTP).optional()),
   WEBHOOK_SECRET: optionalString,
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
-    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   PROXY_BODY_LIMIT_BYTES: intWithin(1, 1024 * 1024 * 1024, 10 * 1024 * 1024),
   UPSTREAM_TIMEOUT_MS: intWithin(1, 600_000, 30_000),
-  PROXY_CALLER_STALL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(600_000).optional()),
+  PROXY_CALLER_STALL_MS: z.preprocess(emptyToUndefined, wholeNumber(1, 600_000).optional()),
   // Below the sockets per origin, so one key's stalled calls leave room on any origin for the others.
   PROXY_MAX_CONCURRENCY_PER_KEY: intWithin(0, 1_000_000, 64),
   PROXY_MAX_SOCKETS_PER_ORIGIN: intWithin(1, 100_000, 128),
@@ -134,17 +239,25 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: intWithin(0, 10_000_000, 600),
   SERVICE_RATE_LIMIT_PER_MINUTE: intWithin(0, 100_000_000, 60_000),
   SHUTDOWN_TIMEOUT_MS: intWithin(0, 600_000, 10_000),
-  REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(50).max(600_000).optional()),
+  REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, wholeNumber(50, 600_000).optional()),
   REFRESH_COOLDOWN_MS: intWithin(0, 600_000, 5000),
   DEGRADED_MODE: bool(true),
 });
+
+/** Variables whose values are never shown in a problem (secrets, and URLs that may carry a password). */
+const SECRET_VARIABLE = /SECRET|PASSWORD|_KEYS$|_TOKEN$|^REDIS_URL$/;
 
 export interface ParsedConfig {
   config: Readonly<Config>;
   warnings: string[];
 }
 
-/** Parses the environment; throws a {@link ConfigError} listing every problem at once. */
+/**
+ * Parses the environment; throws a {@link ConfigError} listing every problem at once: the
+ * variables, PROVIDERS_FILE and API_KEYS_FILE (read here to be checked; server start-up reads
+ * them again to use them), the per-provider credentials, and in production the values that are
+ * not fit for it (placeholders, a plain-http PUBLIC_URL).
+ */
 export function parseConfig(env: Record<string, string | undefined>): ParsedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -152,6 +265,7 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
   const isProduction = e.NODE_ENV === 'production';
   const publicUrl = e.PUBLIC_URL.replace(/\/+$/, '');
   const publicOrigin = new URL(publicUrl).origin;
+  if (isProduction && !invalid.has('PUBLIC_URL')) checkProductionUrl(publicUrl, problems);
 
   // A variable the schema refused is reported already: it is not also "missing" below.
   const hasStore = Boolean(
@@ -189,11 +303,16 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     }
   }
 
-  if (isProduction && !e.CONNECTOR_API_KEYS.length && !invalid.has('CONNECTOR_API_KEYS')) {
-    problems.push('CONNECTOR_API_KEYS: required in production');
+  const hasKeys = e.CONNECTOR_API_KEYS.length || e.API_KEYS_FILE || invalid.has('CONNECTOR_API_KEYS');
+  if (isProduction && !hasKeys) {
+    problems.push(
+      'CONNECTOR_API_KEYS: required in production (or API_KEYS_FILE): without a key the service API is closed',
+    );
   }
   if ((e.WEBHOOK_URL || invalid.has('WEBHOOK_URL')) && !e.WEBHOOK_SECRET)
     problems.push('WEBHOOK_SECRET: required when WEBHOOK_URL is set');
+  if (e.WEBHOOK_SECRET && !e.WEBHOOK_URL && !invalid.has('WEBHOOK_URL'))
+    problems.push('WEBHOOK_URL: required when WEBHOOK_SECRET is set (no event is sent without it)');
   if (isProduction && e.WEBHOOK_SECRET && e.WEBHOOK_SECRET.length < 16) {
     problems.push('WEBHOOK_SECRET: needs at least 16 characters');
   }
@@ -201,16 +320,27 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
   // PUBLIC_URL's own origin is always allowed: return_to may be a path on it (the Connect page).
   const allowedReturnOrigins = [publicOrigin];
   for (const [i, raw] of e.ALLOWED_RETURN_ORIGINS.entries()) {
-    const origin = parseOrigin(raw);
-    if (!origin) problems.push(`ALLOWED_RETURN_ORIGINS (item ${i + 1}): "${raw}" is not an http(s) origin`);
-    else if (!allowedReturnOrigins.includes(origin)) allowedReturnOrigins.push(origin);
+    const parsed = parseReturnOrigin(raw);
+    if ('problem' in parsed) problems.push(`ALLOWED_RETURN_ORIGINS (item ${i + 1}) ${parsed.problem}`);
+    else if (!allowedReturnOrigins.includes(parsed.origin)) allowedReturnOrigins.push(parsed.origin);
   }
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems);
+
+  const providers = checkProviders(env, e.PROVIDERS_FILE, problems);
+  if (e.API_KEYS_FILE) {
+    const file = readApiKeysFile(e.API_KEYS_FILE, {
+      knownProvider: providers ? (id) => providers.get(id) !== undefined : undefined,
+      taken: connectorApiKeyEntries(e.CONNECTOR_API_KEYS),
+    });
+    problems.push(...file.problems);
+  }
+  if (isProduction) checkPlaceholders(env, invalid, providers, problems);
 
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
     port: e.PORT,
+    host: parseListenHost(e.HOST)!,
     publicUrl,
     publicOrigin,
     redirectUri: `${publicUrl}/callback`,
@@ -224,6 +354,8 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     sessionSecrets,
     tokenEncryptionKeys,
     connectorApiKeys: e.CONNECTOR_API_KEYS,
+    apiKeysFile: e.API_KEYS_FILE,
+    apiKeyFailuresPerMinute: e.API_KEY_FAILURES_PER_MINUTE,
     allowAnonymousConnect: e.ALLOW_ANONYMOUS_CONNECT ?? !isProduction,
     allowedReturnOrigins,
     trustProxy,
@@ -243,9 +375,16 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     refreshLockTtlMs: e.REFRESH_LOCK_TTL_MS,
     refreshCooldownMs: e.REFRESH_COOLDOWN_MS,
     degradedMode: e.DEGRADED_MODE ?? true,
-    env: Object.freeze({ ...env }),
+    env: Object.freeze(withoutEmptyValues(env)),
   };
   return { config: Object.freeze(config), warnings };
+}
+
+/** The environment less its empty values: `X=` is the same as no `X` at all. */
+function withoutEmptyValues(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && value.trim() !== '') out[name] = value;
+  return out;
 }
 
 /**
@@ -261,13 +400,108 @@ function parseEnv(
   const invalid = new Set<string>();
   for (const issue of parsed.error.issues) {
     const name = String(issue.path[0] ?? 'environment');
-    const detail = issue.path.length > 1 ? ` (item ${Number(issue.path[1]) + 1})` : '';
-    problems.push(`${name}${detail}: ${issue.message}`);
+    const item = issue.path.length > 1 ? Number(issue.path[1]) : undefined;
+    problems.push(describeIssue(name, item, issue.message, env[name]));
     invalid.add(name);
   }
   const fallback = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([name]) => !invalid.has(name))));
   if (!fallback.success) throw new ConfigError(problems);
   return { e: fallback.data, invalid };
+}
+
+/**
+ * `NAME (item N) must …, got "…"`. A message that is not one of ours (a check added without
+ * words of its own) is replaced rather than passed through in zod's wording.
+ */
+function describeIssue(name: string, item: number | undefined, message: string, raw: string | undefined): string {
+  const where = item === undefined ? name : `${name} (item ${item + 1})`;
+  if (!message.startsWith('must ')) return `${where} has a value Latchkey cannot use`;
+  if (message.includes(', got ') || SECRET_VARIABLE.test(name) || raw === undefined) return `${where} ${message}`;
+  const value =
+    item === undefined
+      ? raw.trim()
+      : (raw
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)[item] ?? '');
+  return `${where} ${message}, got ${shown(value)}`;
+}
+
+/** Production refuses a PUBLIC_URL in plain http beyond loopback: cookies and codes would travel in clear. */
+function checkProductionUrl(publicUrl: string, problems: string[]): void {
+  const parsed = new URL(publicUrl);
+  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
+    problems.push(
+      `PUBLIC_URL must be https:// in production (http:// is accepted on loopback only), got ${schemeOf(parsed)}//${parsed.host}`,
+    );
+  }
+}
+
+/**
+ * PROVIDERS_FILE and the per-provider credentials, reported with the rest: a client id without
+ * its secret (or a secret without its id) for any oauth2 provider, built in or from the file.
+ *
+ * @returns the providers as far as they could be read (undefined when PROVIDERS_FILE is broken,
+ *   so that checks which depend on the list do not report what is only a consequence)
+ */
+function checkProviders(
+  env: Record<string, string | undefined>,
+  providersFile: string | undefined,
+  problems: string[],
+): ProviderRegistry | undefined {
+  let registry: ProviderRegistry | undefined;
+  try {
+    registry = buildProviderRegistry(env, providersFile ? [readProvidersFile(providersFile)] : []);
+  } catch (err) {
+    if (!(err instanceof ProviderConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  const known = registry ?? buildProviderRegistry(env, []);
+  for (const provider of known.list()) {
+    if (provider.authMode !== 'oauth2') continue;
+    const prefix = providerEnvPrefix(provider.id);
+    const id = env[`${prefix}_CLIENT_ID`]?.trim();
+    const secret = env[`${prefix}_CLIENT_SECRET`]?.trim();
+    if (id && !secret) {
+      problems.push(
+        `${prefix}_CLIENT_SECRET: required when ${prefix}_CLIENT_ID is set (provider "${provider.id}" needs both)`,
+      );
+    } else if (secret && !id) {
+      problems.push(
+        `${prefix}_CLIENT_ID: required when ${prefix}_CLIENT_SECRET is set (provider "${provider.id}" needs both)`,
+      );
+    }
+  }
+  return registry;
+}
+
+/** Suffixes of the variables each provider reads. */
+const PROVIDER_VARIABLES = ['_CLIENT_ID', '_CLIENT_SECRET', '_SCOPES', '_ENABLED'];
+
+/**
+ * Production refuses values copied from an example and never filled in (`…`, `change-me`,
+ * `<your-secret>`, `TODO`, …) in every variable Latchkey reads. The value is not shown: it may
+ * be a half-edited secret.
+ */
+function checkPlaceholders(
+  env: Record<string, string | undefined>,
+  invalid: ReadonlySet<string>,
+  providers: ProviderRegistry | undefined,
+  problems: string[],
+): void {
+  const names = new Set(Object.keys(envSchema.shape));
+  for (const provider of (providers ?? buildProviderRegistry(env, [])).list()) {
+    for (const suffix of PROVIDER_VARIABLES) names.add(`${providerEnvPrefix(provider.id)}${suffix}`);
+  }
+  // A variable with a problem of its own already is not reported twice.
+  const reported = (name: string) => invalid.has(name) || problems.some((p) => new RegExp(`^${name}[ :]`).test(p));
+  for (const name of names) {
+    const value = env[name];
+    if (value === undefined || !looksLikePlaceholder(value) || reported(name)) continue;
+    problems.push(
+      `${name} looks like a placeholder (such as "…", "change-me", "xxx", "<your-secret>" or "TODO"): set the real value in production`,
+    );
+  }
 }
 
 function parseEncryptionKeys(items: string[], problems: string[]): EncryptionKey[] {
@@ -292,26 +526,6 @@ function parseEncryptionKeys(items: string[], problems: string[]): EncryptionKey
     keys.push({ id, key });
   });
   return keys;
-}
-
-function parseOrigin(raw: string): string | undefined {
-  try {
-    const url = new URL(raw);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-    return url.origin;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseTrustProxy(raw: string | undefined, problems: string[]): false | number | string {
-  if (raw === undefined || raw === 'false' || raw === '0') return false;
-  if (raw === 'true') {
-    problems.push('TRUST_PROXY: "true" trusts every hop and lets clients forge their IP; give a hop count or a list');
-    return false;
-  }
-  if (/^\d+$/.test(raw)) return Number(raw);
-  return raw;
 }
 
 function splitHostPort(s: string): { host: string; port: number } {

@@ -63,7 +63,9 @@ export const REDACT_PATHS = [
     `headers["${h}"]`,
     `*.headers["${h}"]`,
   ]),
-  ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]),
+  // A line's own `apiKey` is the name of the service API key that called (the access log and the
+  // error reporter write it), never the key: it is kept. One level down it is blanked like the rest.
+  ...SECRET_FIELDS.flatMap((f) => (f === 'apiKey' ? [`*.${f}`] : [f, `*.${f}`])),
   ...SECRET_PARAMS.flatMap((p) => [`query.${p}`, `*.query.${p}`, `body.${p}`, `*.body.${p}`]),
   // Errors carry what they were handling: body-parser's raw body, axios's request config (the
   // Authorization header, the token request body) and response, Node's raw request bytes,

@@ -6,6 +6,7 @@ import { createApp, type LatchkeyApp } from './app';
 import { systemClock, type Clock } from './clock';
 import { ConfigError, parseConfig, type Config } from './config';
 import { AppError } from './errors';
+import { describeListenAddress } from './listen-address';
 import { createLogger, type Logger } from './logger';
 import {
   buildProviderRegistry,
@@ -72,6 +73,8 @@ export interface RunningLatchkey {
    * SHUTDOWN_TIMEOUT_MS, then their connections are closed), then the store closes. Idempotent.
    */
   close(): Promise<void>;
+  /** What a SIGHUP does: reloads API_KEYS_FILE (a file that does not validate changes nothing). */
+  reload(): void;
 }
 
 /** Parses the configuration, opens the store, and listens. Throws ConfigError / ProviderConfigError. */
@@ -108,20 +111,25 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(err, socket, logger, timeouts),
   );
-  server.listen(config.port);
+  // HOST (default 127.0.0.1): loopback unless configured otherwise, never guessed (SECURITY.md 25).
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, store: store.kind, providers: providers.listEnabled().map((p) => p.id) }, 'Latchkey listening');
+  const where = describeListenAddress(config.host, port);
+  logger.info(
+    { ...where, publicUrl: config.publicUrl, store: store.kind, providers: providers.listEnabled().map((p) => p.id) },
+    `Latchkey listening on ${where.host}:${port} (${where.reach}): ${where.url}`,
+  );
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= shutDown({ server, drain, app, store, logger, timeoutMs: config.shutdownTimeoutMs }).finally(
       stopRoutingRedisWarnings,
     ));
-  return { url: `http://127.0.0.1:${port}`, port, config, server, logger, close };
+  return { url: where.url, port, config, server, logger, close, reload: app.reload };
 }
 
 /**
@@ -292,6 +300,10 @@ export async function main(options: StartOptions = {}): Promise<RunningLatchkey>
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    running.logger.info({ signal: 'SIGHUP' }, 'SIGHUP received: reloading API_KEYS_FILE');
+    running.reload();
+  });
   return running;
 }
 

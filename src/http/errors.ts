@@ -23,7 +23,7 @@ export function sendError(req: Request, res: Response, error: AppError, basePath
 export function errorMiddleware(basePath: string, logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
-    reportError(logger, error, { method: req.method, path: req.path });
+    reportError(logger, error, { method: req.method, path: req.path, apiKey: res.locals.apiKey?.name });
     sendError(req, res, error, basePath);
   };
 }

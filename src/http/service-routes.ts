@@ -4,9 +4,11 @@ import type { FlowDeps } from '../connect/authorization-flow';
 import { CONNECTION_ID_PATTERN } from '../connect/authorization-flow';
 import { createConnectSession } from '../connect/connect-sessions';
 import { AppError } from '../errors';
+import { canUseProvider } from '../guards/access';
 import { revokeCredentials, type RevocationResult } from '../oauth/token-revocation';
 import type { Provider } from '../providers/registry';
 import { jsonBody, singleValuedQuery } from './body-parsing';
+import { requireAccess } from './api-auth';
 import { toConnectionView } from './views';
 
 export interface ServiceRouteDeps extends FlowDeps {
@@ -63,18 +65,28 @@ export function serviceRoutes(deps: ServiceRouteDeps): Router {
   // Every service route reads its query once: a parameter given twice is refused, not half-read.
   router.use(['/connect-sessions', '/connections'], singleValuedQuery);
 
-  router.post('/connect-sessions', json, async (req, res) => {
+  // The provider a connect session is for, and the one a list asks for: checked against the key's.
+  const sessionAccess = requireAccess('full', (req) =>
+    typeof req.body?.provider === 'string' ? (req.body.provider as string) : undefined,
+  );
+  const listAccess = requireAccess('read', (req) =>
+    typeof req.query.provider === 'string' && req.query.provider ? req.query.provider : undefined,
+  );
+
+  router.post('/connect-sessions', json, sessionAccess, async (req, res) => {
     res.status(201).json(await createConnectSession(deps, req.body));
   });
 
-  router.get('/connections', async (req, res) => {
+  router.get('/connections', listAccess, async (req, res) => {
     const provider = typeof req.query.provider === 'string' && req.query.provider ? req.query.provider : undefined;
     if (provider) deps.providers.require(provider);
     const connections = await deps.store.listConnections(provider);
-    res.json({ connections: connections.map(toConnectionView) });
+    // A key limited to providers sees only theirs.
+    const visible = connections.filter((c) => canUseProvider(res.locals.apiKey!, c.provider));
+    res.json({ connections: visible.map(toConnectionView) });
   });
 
-  router.get('/connections/:provider/:connectionId', async (req, res) => {
+  router.get('/connections/:provider/:connectionId', requireAccess('read'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
     deps.providers.require(provider);
     const connection = await deps.store.getConnection(provider, connectionId);
@@ -82,7 +94,7 @@ export function serviceRoutes(deps: ServiceRouteDeps): Router {
     res.json(toConnectionView(connection));
   });
 
-  router.delete('/connections/:provider/:connectionId', async (req, res) => {
+  router.delete('/connections/:provider/:connectionId', requireAccess('full'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
     const revocation = await deleteConnection(deps, deps.providers.require(provider), connectionId);
     res.setHeader(REVOCATION_HEADER, revocation);

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { CredentialSource } from '../client';
 import type { ProviderRegistry } from '../providers/registry';
 import { singleValuedQuery } from './body-parsing';
+import { requireAccess } from './api-auth';
 import { parseConnectionParams } from './service-routes';
 import { toConnectionView } from './views';
 
@@ -21,13 +22,13 @@ export function tokenRoutes(deps: { providers: ProviderRegistry; credentials: Cr
   const router = Router();
   router.use('/connections', singleValuedQuery);
 
-  router.post('/connections/:provider/:connectionId/refresh', async (req, res) => {
+  router.post('/connections/:provider/:connectionId/refresh', requireAccess('full'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
     const connection = await deps.credentials.forceRefresh(deps.providers.require(provider), connectionId);
     res.set('Cache-Control', 'no-store').json(toConnectionView(connection));
   });
 
-  router.get('/connections/:provider/:connectionId/token', async (req, res) => {
+  router.get('/connections/:provider/:connectionId/token', requireAccess('proxy'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
     const { connection } = await deps.credentials.getCredential(deps.providers.require(provider), connectionId);
     const body: TokenResponseView =

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { AppError } from '../errors';
+import { plainIssueWords } from '../plain-issues';
 import { BUILT_IN_PROVIDERS } from './catalog';
 import {
   providerDefinitionSchema,
@@ -99,7 +100,8 @@ export function buildProviderRegistry(
 
   const providers = new Map<string, Provider>();
   for (const [id, input] of raw) {
-    const parsed = providerDefinitionSchema.safeParse(input);
+    // In an operator's words: the problems are printed at start-up with the configuration's.
+    const parsed = providerDefinitionSchema.safeParse(input, { error: plainIssueWords });
     if (!parsed.success) {
       const where = origin.get(id) ?? `built-in provider "${id}"`;
       problems.push(...parsed.error.issues.map((issue) => `${where}: ${describeIssue(issue)}`));

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CONNECTION_ID_PATTERN } from '../connect/authorization-flow';
 import type { ResolvedCredential } from '../client/types';
 import { AppError, toAppError } from '../errors';
-import type { Authenticate } from '../guards/api-keys';
+import { authorize } from '../guards/access';
+import type { ApiKeyGuard } from '../guards/api-keys';
 import { serviceRateKey, type RateLimiter } from '../guards/rate-limit';
 import { runWithRequestId, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -22,8 +23,8 @@ import type { UpstreamAgents } from './upstream-agents';
 import { callUpstream, type CallOutcome, type HeldResponse } from './upstream-call';
 
 export interface ProxyHandlerDeps {
-  /** The API-key check of the service API (a plain function of the headers, shared with Express). */
-  authenticate: Authenticate;
+  /** The API-key check of the service API (a plain function of the request, shared with Express). */
+  authenticate: ApiKeyGuard;
   /** The service rate limit, counted per API key name. */
   limiter: RateLimiter;
   /** The one access log, shared with the Express side. */
@@ -153,7 +154,12 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     }
     const error = toAppError(err);
     const url = req.url ?? '';
-    reportError(deps.logger, error, { method: req.method, path: url.split('?')[0]!, provider: providerOf(url) });
+    reportError(deps.logger, error, {
+      method: req.method,
+      path: url.split('?')[0]!,
+      provider: providerOf(url),
+      apiKey: deps.authenticate.identityOf(req)?.name,
+    });
     writeError(res, error, { close: mustCloseAfter(req, deps.bodyLimitBytes) });
   };
 
@@ -231,19 +237,21 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     const reqId = deps.accessLog(req, res, ACCESS_LOG_SIDE);
     // Lines logged on the way (the credential source's) carry the request id too.
     runWithRequestId(reqId, () => {
-      let key: string;
-      try {
-        key = deps.authenticate(req.headers).name;
-        // Over its cap, a key is refused here (429), before it costs the store a rate-limit hit.
-        concurrency.acquire(key);
-      } catch (err) {
-        return fail(req, res, err);
-      }
-      deps.limiter
-        .hit(serviceRateKey(key))
-        .then(() => proxy(req, res, arrived))
-        .catch((err: unknown) => fail(req, res, err))
-        .finally(() => concurrency.release(key));
+      deps
+        .authenticate(req)
+        .then(async (identity) => {
+          // Over its cap, a key is refused here (429), before it costs the store a rate-limit hit.
+          concurrency.acquire(identity.name);
+          try {
+            await deps.limiter.hit(serviceRateKey(identity.name));
+            // `proxy` access, and a key limited to providers only on those (a path naming none: refused).
+            authorize(identity, { access: 'proxy', provider: providerOf(req.url ?? '') ?? null });
+            await proxy(req, res, arrived);
+          } finally {
+            concurrency.release(identity.name);
+          }
+        })
+        .catch((err: unknown) => fail(req, res, err));
     });
   };
 }

@@ -21,6 +21,8 @@ export interface AccessLogDeps {
   metrics: Metrics;
   /** The client's address, `TRUST_PROXY` honoured (the same function Express's `req.ip` uses). */
   clientAddress: (req: IncomingMessage) => string | undefined;
+  /** The name of the API key that authenticated the request, once known (never the key). */
+  apiKeyOf?: (req: IncomingMessage) => string | undefined;
 }
 
 /** What one side of the listener knows about a request once it is over. */
@@ -59,6 +61,7 @@ export function createAccessLog(deps: AccessLogDeps) {
           req: { method, url, remoteAddress: deps.clientAddress(req) },
           res: { statusCode: status },
           responseTime: Math.round(seconds * 1000),
+          apiKey: deps.apiKeyOf?.(req),
         },
         `${method} ${url} ${status}`,
       );

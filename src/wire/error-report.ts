@@ -7,6 +7,8 @@ export interface ErrorContext {
   /** Absent when the request could not even be parsed (Node's `clientError`). */
   path?: string;
   provider?: string;
+  /** The name of the API key that called, when it is known (never the key). */
+  apiKey?: string;
 }
 
 const MAX_LOGGED_PATH = 200;
@@ -25,6 +27,7 @@ export function reportError(logger: Logger, error: AppError, context: ErrorConte
     method: context.method,
     path: context.path?.slice(0, MAX_LOGGED_PATH),
     provider: context.provider,
+    apiKey: context.apiKey,
   };
   if (error.status >= 500) logger.error({ ...fields, err: sanitizeCause(error.cause ?? error) }, error.message);
   else if (logger.isLevelEnabled('info')) logger.info(fields, error.message);

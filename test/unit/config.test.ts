@@ -266,26 +266,52 @@ describe('parseConfig secrecy', () => {
 });
 
 describe('ALLOWED_RETURN_ORIGINS', () => {
-  it('normalises each item to its origin, dropping trailing slashes and paths', () => {
+  it('normalises each item to its origin, dropping a trailing slash and a default port', () => {
     const { config } = parseConfig({
       PUBLIC_URL: 'https://connect.example.com',
       ALLOWED_RETURN_ORIGINS:
-        'https://app.example.com/, https://admin.example.com:8443/settings/page?x=1 ,http://localhost:5173',
+        'https://app.example.com/, HTTPS://Admin.Example.com:8443 ,http://localhost:5173,https://tls.example.com:443',
     });
     expect(config.allowedReturnOrigins).toEqual([
       'https://connect.example.com',
       'https://app.example.com',
       'https://admin.example.com:8443',
       'http://localhost:5173',
+      'https://tls.example.com',
     ]);
   });
 
   it('lists each origin once', () => {
     const { config } = parseConfig({
       PUBLIC_URL: 'https://connect.example.com',
-      ALLOWED_RETURN_ORIGINS: 'https://connect.example.com/,https://app.example.com,https://APP.example.com/x',
+      ALLOWED_RETURN_ORIGINS: 'https://connect.example.com/,https://app.example.com,https://APP.example.com:443/',
     });
     expect(config.allowedReturnOrigins).toEqual(['https://connect.example.com', 'https://app.example.com']);
+  });
+
+  it('refuses an origin with a path, a query, a fragment, a user name or trailing junk, naming the item', () => {
+    const items = [
+      'https://ok.example.com',
+      'https://app.example.com/return',
+      'https://app.example.com?x=1',
+      'https://app.example.com/#top',
+      'https://app.example.com#',
+      'https://app.example.com?',
+      'https://user@app.example.com',
+      'https://app.example.com//',
+    ];
+    const err = configError({ ALLOWED_RETURN_ORIGINS: items.join(',') });
+    expect(about(err, 'ALLOWED_RETURN_ORIGINS')).toEqual(
+      items
+        .slice(1)
+        .map((item, i) =>
+          expect.stringMatching(
+            new RegExp(
+              `^ALLOWED_RETURN_ORIGINS \\(item ${i + 2}\\) must be an origin only \\(scheme, host and port\\), without a path, query or fragment, got "${item.replace(/[?.*+/]/g, '\\$&')}"$`,
+            ),
+          ),
+        ),
+    );
   });
 
   it('refuses items that are not http(s) origins, naming the item', () => {
