@@ -45,6 +45,13 @@ const DOT_SEGMENT =
  */
 const BEST_FIT_SEPARATORS = new Set([0x00a5, 0x20a9, 0x2044, 0x2215, 0x2216, 0x29f5, 0x29f8, 0x29f9]);
 const URL_SYNTAX = /[./\\;%?#@]/;
+/** 1 for the printable ASCII characters that need no thought in a path: most of any path. */
+const PLAIN = new Uint8Array(0x80);
+for (let c = 0x21; c < DEL; c++) PLAIN[c] = 1;
+for (const c of '%/.;@\\#') PLAIN[c.charCodeAt(0)] = 0;
+
+/** Raw controls, anything outside ASCII, and `#`: one scan of the query, in the regex engine. */
+const QUERY_REFUSED = /[^\u0020-\u007e]|#/;
 
 function refuse(detail: string): never {
   throw new AppError('invalid_request', `The API path is not allowed: ${detail}`);
@@ -145,6 +152,11 @@ function checkPath(path: string): void {
   let shape = ONLY_DOTS;
   for (let i = 1; i < path.length; i++) {
     let c = path.charCodeAt(i);
+    if (c < 0x80 && PLAIN[c] === 1) {
+      length++;
+      shape = ANYTHING_ELSE;
+      continue;
+    }
     if (c === SLASH) {
       if (length === 0) refuse('empty segments (//) are refused');
       if (shape !== ANYTHING_ELSE && dots > 0) refuse(DOT_SEGMENT);
@@ -198,12 +210,10 @@ function checkPath(path: string): void {
  * non-ASCII has no single byte form, so what is checked would no longer be what is sent.
  */
 function checkQuery(query: string): void {
-  for (let i = 1; i < query.length; i++) {
-    const c = query.charCodeAt(i);
-    if (c < SPACE || c === DEL) refuse('raw NUL and control characters are refused in the query');
-    if (c > DEL) refuse('characters outside ASCII must be percent-encoded as UTF-8');
-    if (c === HASH) refuse('a fragment never belongs in a request target');
-  }
+  if (!QUERY_REFUSED.test(query)) return;
+  if (/[\u0000-\u001f\u007f]/.test(query)) refuse('raw NUL and control characters are refused in the query');
+  if (/[^\u0000-\u007f]/.test(query)) refuse('characters outside ASCII must be percent-encoded as UTF-8');
+  refuse('a fragment never belongs in a request target');
 }
 
 /**
