@@ -34,6 +34,9 @@ COPY --from=build /app/dist ./dist
 # dist/http/../../public/connect.js); tsc does not emit them.
 COPY public ./public
 ENV PORT=3000
+# Latchkey listens on 127.0.0.1 unless HOST says otherwise; in a container it must listen on every
+# interface of the container's own network namespace to be reachable through a published port.
+ENV HOST=0.0.0.0
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \

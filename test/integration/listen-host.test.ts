@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { ConfigError } from '../../src/config';
 import { createLogger } from '../../src/logger';
@@ -171,5 +172,37 @@ describe('SIGHUP', () => {
       }
       await running.close();
     }
+  });
+});
+
+describe('deployment files', () => {
+  const ROOT = resolve(__dirname, '../..');
+
+  it('the image listens on every interface of its container (HOST=0.0.0.0 in the final stage)', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(finalStage).toMatch(/^ENV HOST=0\.0\.0\.0$/m);
+  });
+
+  it('compose sets HOST=0.0.0.0 on every Latchkey service, above whatever .env says', () => {
+    // `environment:` wins over `env_file:` in compose, so a HOST copied into .env cannot hide the container.
+    const parsed = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import sys, json, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)',
+        join(ROOT, 'docker-compose.yml'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(parsed.status).toBe(0);
+    const services = (
+      JSON.parse(parsed.stdout) as {
+        services: Record<string, { image?: string; build?: unknown; environment?: Record<string, string> }>;
+      }
+    ).services;
+    const latchkeys = Object.entries(services).filter(([name]) => name.startsWith('latchkey'));
+    expect(latchkeys.map(([name]) => name).sort()).toEqual(['latchkey', 'latchkey-a', 'latchkey-b']);
+    for (const [name, service] of latchkeys) expect([name, service.environment?.HOST]).toEqual([name, '0.0.0.0']);
   });
 });

@@ -153,6 +153,9 @@ describe('plain words for every variable', () => {
     REFRESH_LOCK_TTL_MS: '10',
     REFRESH_COOLDOWN_MS: 'soon',
     DEGRADED_MODE: 'on',
+    PROXY_CALLER_STALL_MS: 'forever',
+    PROXY_MAX_CONCURRENCY_PER_KEY: '-3',
+    PROXY_MAX_SOCKETS_PER_ORIGIN: '0',
   };
 
   it('names each variable and says what it expects, never in zod wording', () => {
