@@ -147,7 +147,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   app.use(requestLogging(accessLog));
   app.use(opsRoutes(store, metrics));
 
-  const flow: FlowDeps = { config, store, providers, clock, http, events, credentials };
+  const flow: FlowDeps = { config, store, providers, clock, http, events, credentials, logger };
   app.use(
     SERVICE_PATHS,
     requireApiKey(authenticate),

@@ -11,10 +11,10 @@ export function isBrowserRoute(req: Request): boolean {
   return path === '/' || path.startsWith('/auth/') || path === '/callback' || path.startsWith('/callback/');
 }
 
-/** Answers `error` the contract's way: JSON, or on a browser route the error page (popup-aware). */
+/** Answers `error` the contract's way: JSON, or on a browser route the error page. */
 export function sendError(req: Request, res: Response, error: AppError, basePath: string): void {
   const html = isBrowserRoute(req)
-    ? renderErrorPage(error.code, error.message, basePath, { popup: res.locals.popupResult })
+    ? renderErrorPage(error.code, error.message, basePath)
     : undefined;
   writeError(res, error, { html });
 }

@@ -18,7 +18,7 @@ import { brokenAnswer, upstreamFailure } from './proxy-error';
 import { buildUpstreamHeaders, filterResponseHeaders } from './proxy-headers';
 import { CallerAbortedError, readRequestBody } from './request-body';
 import { retriesFor, RETRIES_HEADER, sendWithRetries } from './retries';
-import { parseApiBase, resolveTargetPath, type ApiBase } from './target-url';
+import { parseApiBase, resolveTargetPath, type ApiBase } from '../providers/api-target';
 import type { UpstreamAgents } from './upstream-agents';
 import { callUpstream, type CallOutcome, type HeldResponse } from './upstream-call';
 

@@ -1,5 +1,5 @@
 import { isAppError } from '../../src/errors';
-import { parseApiBase, resolveTargetPath } from '../../src/proxy/target-url';
+import { parseApiBase, resolveTargetPath } from '../../src/providers/api-target';
 
 const root = parseApiBase('https://api.videoask.com');
 const v1 = parseApiBase('https://api.livestorm.co/v1/');
