@@ -26,8 +26,17 @@ export const plainIssueWords: z.core.$ZodErrorMap = (issue) => {
       return `must be a multiple of ${issue.divisor}`;
     case 'unrecognized_keys':
       return `has fields that are not known: ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-    case 'invalid_union':
+    case 'invalid_union': {
+      // A discriminated union names the values its discriminator takes; its input is the object.
+      const { options, discriminator } = issue as { options?: unknown[]; discriminator?: string };
+      if (Array.isArray(options) && options.length) {
+        const values = options.map((v) => JSON.stringify(v)).join(', ');
+        const input = issue.input as Record<string, unknown> | undefined;
+        const missing = discriminator !== undefined && input?.[discriminator] === undefined;
+        return missing ? `is required: one of ${values}` : `must be one of ${values}`;
+      }
       return 'does not match any of the accepted forms';
+    }
     case 'invalid_key':
       return 'has a key that is not accepted';
     case 'invalid_element':

@@ -288,6 +288,23 @@ describe('client credentials', () => {
     ).not.toThrow();
   });
 
+  it('report PROVIDERS_FILE problems in plain words too', () => {
+    const providersFile = jsonFile('plain.json', [
+      { id: 'one', authMode: 'bogus' },
+      { id: 'two' },
+      { id: 'videoask', tokenRequest: { bodyFormat: 'xml' }, scopes: 'openid email', refreshMarginSeconds: -1 },
+    ]);
+    const at = (n: number, id: string) => `PROVIDERS_FILE ${providersFile}: entry ${n} ("${id}")`;
+    expect(problemsOf({ PROVIDERS_FILE: providersFile })).toEqual([
+      // Built-in providers come first, in catalog order.
+      `${at(3, 'videoask')}: field "scopes": must be an array`,
+      `${at(3, 'videoask')}: field "tokenRequest.bodyFormat": must be one of "form", "json"`,
+      `${at(3, 'videoask')}: field "refreshMarginSeconds": must be at least 0`,
+      `${at(1, 'one')}: field "authMode": must be one of "oauth2", "api_key"`,
+      `${at(2, 'two')}: field "authMode": is required: one of "oauth2", "api_key"`,
+    ]);
+  });
+
   it('report an unreadable PROVIDERS_FILE with the rest', () => {
     const missing = join(dir, 'missing.json');
     expect(problemsOf({ PROVIDERS_FILE: missing, PORT: 'x' })).toEqual([
