@@ -4,85 +4,94 @@ import { sanitizeCause } from './errors';
 
 export type { Logger };
 
-/** Names of fields that hold a secret wherever they appear (as a field of the line, or one level down). */
-const SECRET_FIELDS = [
-  'access_token',
-  'refresh_token',
-  'id_token',
-  'client_secret',
-  'code_verifier',
-  'api_key',
-  'apiKey',
-  'accessToken',
-  'refreshToken',
-  'idToken',
-  'clientSecret',
-  'codeVerifier',
-  'password',
-  'token',
-  'authorization',
-  'cookie',
-];
+/**
+ * Names whose values are secrets wherever they appear in a log line, at any depth, compared
+ * without regard to case: tokens, keys, passwords, credential headers (lower-case, as Node
+ * gives them).
+ */
+const SECRET_KEYS = new Set(
+  [
+    'access_token',
+    'refresh_token',
+    'id_token',
+    'client_secret',
+    'code_verifier',
+    'api_key',
+    'apikey',
+    'accesstoken',
+    'refreshtoken',
+    'idtoken',
+    'clientsecret',
+    'codeverifier',
+    'password',
+    'secret',
+    'token',
+    'authorization',
+    'proxy-authorization',
+    'cookie',
+    'set-cookie',
+    'api-token',
+    'x-api-key',
+  ].map((k) => k.toLowerCase()),
+);
 
 /**
  * Parameters of a query or body that are secret only there: `code` and `state` are also the
  * names of harmless fields (an error's `code`), so they are blanked under `query` / `body` only.
  */
-const SECRET_PARAMS = ['code', 'state', ...SECRET_FIELDS];
-
-/** Header names whose values are credentials (lower-case, as Node gives them). */
-const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'api-token', 'x-api-key'];
-
-/** Keys under which a log line carries an error. */
-const ERROR_KEYS = ['err', 'error', 'cause'];
-/** The error itself and its causes, as deep as a path can say without a wildcard in the middle. */
-const CAUSE_CHAIN = ['', '.cause', '.cause.cause', '.cause.cause.cause'];
-/** Fields of an error that hold its input (see `sanitizeCause` in errors.ts). */
-const ERROR_CARRIER_FIELDS = [
-  'body',
-  'rawBody',
-  'data',
-  'headers',
-  'config',
-  'request',
-  'response',
-  'rawPacket',
-  'command.args',
-  'args',
-];
+const SECRET_PARAMS = new Set(['code', 'state']);
 
 /**
- * Paths pino blanks in every log line: credentials in headers, bodies and errors (SECURITY.md
- * §8, RFC 6819 §4.6.7). The redaction is a safety net; code never logs a secret on purpose, and
- * the access log carries neither headers nor bodies nor the query of a flow route.
+ * Fields that hold what a library was handling when it failed (body-parser's raw body, axios's
+ * request config and response, Node's raw request bytes, ioredis's command arguments): blanked
+ * wherever they appear. Code never logs a body on purpose.
  */
-export const REDACT_PATHS = [
-  ...SECRET_HEADERS.flatMap((h) => [
-    `req.headers["${h}"]`,
-    `res.headers["${h}"]`,
-    `headers["${h}"]`,
-    `*.headers["${h}"]`,
-  ]),
-  // A line's own `apiKey` is the name of the service API key that called (the access log and the
-  // error reporter write it), never the key: it is kept. One level down it is blanked like the rest.
-  ...SECRET_FIELDS.flatMap((f) => (f === 'apiKey' ? [`*.${f}`] : [f, `*.${f}`])),
-  ...SECRET_PARAMS.flatMap((p) => [`query.${p}`, `*.query.${p}`, `body.${p}`, `*.body.${p}`]),
-  // Errors carry what they were handling: body-parser's raw body, axios's request config (the
-  // Authorization header, the token request body) and response, Node's raw request bytes,
-  // ioredis's command arguments. The cause sanitiser drops these before an error is logged;
-  // this blanks them should one get through, on the error and on its causes.
-  // One level down (`*.err`) only on the error itself: each wildcard path costs every line a walk.
-  ...ERROR_KEYS.flatMap((e) => [
-    ...CAUSE_CHAIN.flatMap((chain) => ERROR_CARRIER_FIELDS.map((f) => `${e}${chain}.${f}`)),
-    ...ERROR_CARRIER_FIELDS.map((f) => `*.${e}.${f}`),
-  ]),
-  '*.config.headers',
-  '*.config.data',
-];
+const INPUT_CARRIERS = new Set(['body', 'rawbody', 'data', 'config', 'request', 'response', 'rawpacket', 'args']);
+/** Keys under which a line carries an error; inside one, its `headers` are input too and go whole. */
+const ERROR_KEYS = new Set(['err', 'error', 'cause']);
+
+const REDACTED = '[redacted]';
+const MAX_DEPTH = 8;
 
 /**
- * The request a log line belongs to. pino-http binds `reqId` on `req.log`; loggers that know
- * nothing of the request (the credential source, the error reporter) get it from here, so every
+ * A copy of a log line's fields with every secret blanked (SECURITY.md 8, 22; RFC 6819
+ * §4.6.7): values under {@link SECRET_KEYS} at any depth, `code` / `state` under a query or a
+ * body, and every {@link INPUT_CARRIERS} field; errors anywhere go through the cause sanitiser
+ * first. A line's own `apiKey` is the name of the service API key that called (the access log
+ * and the error reporter write it), never the key, and is kept. One walk of the line, instead of
+ * a redaction path per secret name: pino's wildcard paths cost every line more than a
+ * proxied call.
+ */
+export function scrubLogFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in fields) {
+    const value = fields[key];
+    out[key] = key === 'apiKey' && typeof value === 'string' ? value : scrubValue(key, value, '', 0);
+  }
+  return out;
+}
+
+function scrubValue(key: string, value: unknown, parent: string, depth: number, inError = false): unknown {
+  const lower = key.toLowerCase();
+  if (SECRET_KEYS.has(lower) || INPUT_CARRIERS.has(lower) || (inError && lower === 'headers')) {
+    return value === undefined ? undefined : REDACTED;
+  }
+  if (SECRET_PARAMS.has(lower) && (parent === 'query' || parent === 'body')) return REDACTED;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return '[too deep]';
+  if (value instanceof Error) return scrubValue(key, serializeError(value), parent, depth, true);
+  if (Buffer.isBuffer(value)) return REDACTED;
+  const nested = inError || ERROR_KEYS.has(lower);
+  if (Array.isArray(value)) return value.map((item) => scrubValue('', item, lower, depth + 1, nested));
+  const out: Record<string, unknown> = {};
+  for (const k in value as Record<string, unknown>) {
+    out[k] = scrubValue(k, (value as Record<string, unknown>)[k], lower, depth + 1, nested);
+  }
+  return out;
+}
+
+/**
+ * The request a log line belongs to. Loggers that know nothing of the request (the credential source, the error reporter) get it from here, so every
  * line written while a request is handled carries its id.
  */
 const requestContext = new AsyncLocalStorage<{ reqId: string }>();
@@ -108,21 +117,20 @@ function requestIdMixin(_merge: object, _level: number, logger: unknown): object
 }
 
 function serializeError(value: unknown): unknown {
-  return pino.stdSerializers.err(sanitizeCause(value) as Error);
+  return value instanceof Error ? pino.stdSerializers.err(sanitizeCause(value) as Error) : value;
 }
 
 /**
  * The process logger: JSON lines on `destination` (stdout by default) with an ISO time, the
- * service name, the request id when there is one, and every {@link REDACT_PATHS} blanked.
+ * service name, the request id when there is one, and every secret blanked ({@link scrubLogFields}).
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: 'latchkey' },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      // Every logged error goes through the cause sanitiser first, whoever logs it.
-      serializers: { err: serializeError, error: serializeError },
+      // Every line's fields are scrubbed, and every logged error goes through the cause sanitiser.
+      formatters: { log: scrubLogFields },
       timestamp: pino.stdTimeFunctions.isoTime,
       mixin: requestIdMixin,
     },

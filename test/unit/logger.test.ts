@@ -75,6 +75,25 @@ describe('the logger', () => {
     expect(parsed()[1]!.err).toMatchObject({ name: 'SyntaxError', status: 400 });
   });
 
+  it('blanks secrets at any depth and in any case, and sanitises an Error under any key', () => {
+    const { logger, lines, parsed } = capture();
+    const bodyParserLike = Object.assign(new Error('bad'), { body: 'api_key=secret-30', status: 400 });
+    logger.warn({
+      a: { b: { c: { d: { Refresh_Token: 'secret-31', AUTHORIZATION: 'secret-32' } } } },
+      list: [{ password: 'secret-33' }, { nested: [{ clientSecret: 'secret-34' }] }],
+      failure: bodyParserLike,
+      blob: Buffer.from('secret-35'),
+    });
+    expect(lines.join('\n')).not.toMatch(/secret-\d+/);
+    expect(parsed()[0]).toMatchObject({ failure: { status: 400 } });
+  });
+
+  it('keeps the name of the API key that called, but blanks an apiKey field one level down', () => {
+    const { logger, parsed } = capture();
+    logger.info({ apiKey: 'key-0123abcd', nested: { apiKey: 'secret-36' } });
+    expect(parsed()[0]).toMatchObject({ apiKey: 'key-0123abcd', nested: { apiKey: '[redacted]' } });
+  });
+
   it('keeps an error code and other harmless fields that share a name with a secret elsewhere', () => {
     const { logger, parsed } = capture();
     logger.error({ code: 'provider_error', err: { code: 'ECONNREFUSED' }, state: 'draining' }, 'failed');
