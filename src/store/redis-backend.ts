@@ -63,6 +63,12 @@ end
 return { c, t }
 `;
 
+/**
+ * Replies that say "not now" rather than "wrong": a server still loading its data after a restart,
+ * a master lost or being failed over, a cluster without quorum, a script holding the server.
+ */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
+
 type Scripted = RedisClient & {
   lkWriteConnection(main: string, access: string, ...args: string[]): Promise<number>;
   lkReadConnection(main: string, access: string): Promise<[string | null, string, string | null] | null>;
@@ -109,7 +115,7 @@ export class RedisBackend implements KvBackend {
     try {
       return await op();
     } catch (err) {
-      if ((err as Error).name === 'ReplyError') throw err;
+      if ((err as Error).name === 'ReplyError' && !UNAVAILABLE_REPLY.test((err as Error).message)) throw err;
       throw new AppError('store_unavailable', 'The credential store is unavailable', { cause: err });
     }
   }
