@@ -237,8 +237,10 @@ export class CredentialCache {
   private degradedAnswer(key: string, err: unknown): ResolvedCredential | undefined {
     if (!this.degradedMode || !isAppError(err) || err.code !== 'store_unavailable') return undefined;
     const entry = this.entries.get(key);
-    if (!entry || this.options.clock.now() >= entry.expiresAt) return undefined;
-    return entry.credential;
+    if (!entry) return undefined;
+    if (this.options.clock.now() < entry.expiresAt) return entry.credential;
+    this.entries.delete(key);
+    return undefined;
   }
 
   private remember(key: string, provider: Provider, credential: ResolvedCredential, epoch: number): void {

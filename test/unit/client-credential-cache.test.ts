@@ -378,6 +378,7 @@ describe('CredentialCache', () => {
       clock.advance(1);
       await expect(cache.get(videoask, 'user-1')).rejects.toMatchObject({ code: 'store_unavailable' });
       expect(cache.degradedAnswers).toBe(2);
+      expect(cache.size).toBe(0);
     });
 
     it('refuses a connection it does not hold with store_unavailable', async () => {
