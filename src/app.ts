@@ -15,6 +15,7 @@ import { requireApiKey, serviceAccessFloor } from './http/api-auth';
 import { connectRoutes } from './http/connect-routes';
 import { errorMiddleware } from './http/errors';
 import { opsRoutes } from './http/ops-routes';
+import { providerRoutes } from './http/provider-routes';
 import { rateLimitMiddleware, securityHeaders } from './http/protection';
 import { requestLogging } from './http/request-logging';
 import { serviceRoutes } from './http/service-routes';
@@ -22,7 +23,7 @@ import { sessionMiddleware } from './http/session';
 import { tokenRoutes } from './http/token-routes';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
-import { CredentialCache } from './proxy/credential-cache';
+import { CredentialCache } from './client/credential-cache';
 import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
 import { UpstreamAgents } from './proxy/upstream-agents';
 import type { ProviderRegistry } from './providers/registry';
@@ -65,7 +66,7 @@ export interface LatchkeyApp {
 }
 
 /** Paths of the service API on the Express side, all behind the API key (the proxy checks its own). */
-const SERVICE_PATHS = ['/connect-sessions', '/connections'];
+const SERVICE_PATHS = ['/connect-sessions', '/connections', '/providers'];
 /** Paths of the browser routes, the only ones with a session. */
 const BROWSER_PATHS = ['/auth', '/callback'];
 
@@ -90,7 +91,14 @@ export function createApp(deps: AppDeps): LatchkeyApp {
       : undefined;
   const events = deps.events ?? webhooks ?? noopEvents;
   const source = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
-  const cache = new CredentialCache(source, { ttlMs: 1000, clock });
+  // Decrypted credentials, kept until their refresh margin and dropped on every instance when the
+  // connection changes; in degraded mode an unexpired one is served while the store is down.
+  const cache = new CredentialCache(source, {
+    store,
+    clock,
+    degradedMode: config.degradedMode,
+    onDegraded: (provider) => metrics.degradedAnswers.inc({ provider }),
+  });
   // Every route other than the proxy uses this one: its refreshes and deletes also drop the cache's entry.
   const credentials = cache.notifying();
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
@@ -122,7 +130,13 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     clientAddress,
     apiKeyOf: (req) => authenticate.identityOf(req)?.name,
   });
-  const serviceLimiter = createRateLimiter({ store, clock, limit: config.serviceRateLimitPerMinute, batched: true });
+  const serviceLimiter = createRateLimiter({
+    store,
+    clock,
+    limit: config.serviceRateLimitPerMinute,
+    batched: true,
+    localWhenStoreDown: config.degradedMode,
+  });
   const browserLimiter = createRateLimiter({ store, clock, limit: config.rateLimitPerMinute, batched: false });
   const agents = new UpstreamAgents({
     connections: config.proxyMaxSocketsPerOrigin,
@@ -156,6 +170,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   );
   app.use(tokenRoutes({ providers, credentials }));
   app.use(serviceRoutes({ ...flow, credentials }));
+  app.use(providerRoutes({ providers }));
 
   const session = sessionMiddleware(config, store);
   app.use(['/', ...BROWSER_PATHS], securityHeaders(config));
@@ -183,6 +198,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     close: () =>
       (closing ??= (async () => {
         await agents.close();
+        cache.close();
         serviceLimiter.close();
         browserLimiter.close();
         webhooks?.close();

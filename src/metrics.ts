@@ -26,6 +26,12 @@ export function createMetrics() {
       labelNames: ['provider', 'result'] as const,
       registers: [registry],
     }),
+    degradedAnswers: new Counter({
+      name: 'latchkey_proxy_degraded_answers_total',
+      help: 'Proxied calls served from a cached credential while the store did not answer (DEGRADED_MODE), by provider',
+      labelNames: ['provider'] as const,
+      registers: [registry],
+    }),
     lockWaits: new Histogram({
       name: 'latchkey_refresh_lock_wait_seconds',
       help: "Time callers waited for another holder of a connection's refresh lock",

@@ -15,7 +15,7 @@ import {
   type ProviderSource,
 } from './providers/registry';
 import { openStore, type Store } from './store';
-import { routeRedisWarnings, waitForReady } from './store/redis-client';
+import { routeRedisWarnings } from './store/redis-client';
 import { rawErrorResponse, writeError } from './wire/error-response';
 
 export interface StartOptions {
@@ -91,8 +91,8 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   for (const w of warnings) logger.warn(w);
 
   const clock = options.clock ?? systemClock;
-  const { store, redis } = openStore(config, clock);
-  if (redis && !(await waitForReady(redis, 5000))) {
+  const { store } = openStore(config, clock);
+  if (!(await store.ready(5000))) {
     logger.error('Redis is not answering yet; service routes answer 503 store_unavailable until it does');
   }
   const app = createApp({ config, store, providers, clock, logger });

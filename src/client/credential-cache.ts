@@ -25,8 +25,6 @@ export interface CredentialCacheOptions {
   degradedMode?: boolean;
   /** Called for every degraded answer (for metrics); {@link CredentialCache.degradedAnswers} counts them. */
   onDegraded?: (provider: string, connectionId: string) => void;
-  /** @deprecated Ignored: entries now live until the refresh margin, kept coherent by the store's feed. */
-  ttlMs?: number;
 }
 
 interface Entry {

@@ -28,6 +28,11 @@ export interface RateLimiterOptions {
    * {@link SharedRateCounter}): for the service API, where the proxy's hot path runs.
    */
   batched: boolean;
+  /**
+   * While the store does not answer, count hits on this instance against the same limit instead
+   * of failing (degraded mode: the proxy keeps serving cached credentials). Batched only.
+   */
+  localWhenStoreDown?: boolean;
 }
 
 /** The service API counts against the API key's name, never its secret. */
@@ -42,7 +47,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const { limit } = options;
   if (limit <= 0) return { hit: allow, close: () => {} };
   const counter = options.batched
-    ? new SharedRateCounter(options.store, { windowMs: RATE_WINDOW_MS, limit, clock: options.clock })
+    ? new SharedRateCounter(options.store, {
+        windowMs: RATE_WINDOW_MS,
+        limit,
+        clock: options.clock,
+        localWhenStoreDown: options.localWhenStoreDown,
+      })
     : null;
   const count = (key: string): Promise<RateWindow> =>
     counter ? counter.hit(key) : options.store.hit(key, RATE_WINDOW_MS);

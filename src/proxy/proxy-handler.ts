@@ -12,7 +12,7 @@ import { pathWithQueryNames, type AccessLog, type AccessLogSide } from '../wire/
 import { reportError } from '../wire/error-report';
 import { writeError } from '../wire/error-response';
 import { KeyConcurrency } from './concurrency';
-import type { CredentialCache } from './credential-cache';
+import type { CredentialCache } from '../client/credential-cache';
 import { CallDeadline } from './deadline';
 import { brokenAnswer, upstreamFailure } from './proxy-error';
 import { buildUpstreamHeaders, filterResponseHeaders } from './proxy-headers';

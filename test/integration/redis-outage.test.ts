@@ -107,7 +107,9 @@ describe('Redis outage', () => {
     redis = new OwnRedis(await freePort());
     await redis.start();
     // The rate limit stays on (the proxy needs the store for it too) but never trips here.
-    h = await startHarness({ env: { REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: '1000000' } });
+    // DEGRADED_MODE=false: every route, the proxy included, must need the store here; the proxy's
+    // degraded answers are tested in proxy-degraded-mode.test.ts.
+    h = await startHarness({ env: { REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: '1000000', DEGRADED_MODE: 'false' } });
     latchkey = await listen(h.app);
   });
 
