@@ -200,9 +200,10 @@ describe('proxy: slow callers', () => {
       const warned = lines.filter((l) => /stopped reading/.test(l.msg)).map((l) => l.reqId);
       expect(warned.sort()).toEqual(cut.map((l) => l.reqId).sort());
 
-      // Never more upstream requests than sockets, and each cut caller's request was aborted.
+      // Never more upstream requests than sockets; each cut caller's request reached the provider
+      // (as may one admitted on the edge of its deadline, then cut by it), and each was aborted.
       expect(huge.maxActive).toBe(SOCKETS_PER_ORIGIN);
-      expect(huge.started).toBe(cut.length);
+      expect(huge.started).toBeGreaterThanOrEqual(cut.length);
       await until(() => huge.closed === huge.started);
 
       const again = Date.now();
