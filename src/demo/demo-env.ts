@@ -26,6 +26,8 @@ import { randomBytes } from 'node:crypto';
 export const DEMO_API_KEY = 'demo-api-key-change-me';
 export const DEMO_REDIS_KEY_PREFIX = 'latchkey-demo:';
 export const DEMO_PORT = 3000;
+/** The demo never listens beyond loopback, whatever HOST says. */
+export const DEMO_HOST = '127.0.0.1';
 export const DEMO_SANDBOX_PORT = 4010;
 
 export type Source = 'environment' | '.env' | 'demo default' | 'demo';
@@ -74,6 +76,7 @@ export interface DemoEnvInput {
 const STORE_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME'];
 /** Values the demo decides itself; the general rule does not apply to them. */
 const OWN = new Set([
+  'HOST',
   'PORT',
   'SANDBOX_PORT',
   'PUBLIC_URL',
@@ -179,6 +182,13 @@ export function resolveDemoEnv(input: DemoEnvInput): DemoEnv {
   }
 
   // Fixed by the demo.
+  // Loopback only (SECURITY.md 25): the demo has a published API key and anonymous connect on.
+  env.HOST = DEMO_HOST;
+  const host = pick('HOST');
+  if (host && host.value !== DEMO_HOST) {
+    ignored.push({ name: 'HOST', source: host.source, value: host.value, why: 'the demo listens on loopback only' });
+  }
+  settings.push({ name: 'HOST', shown: DEMO_HOST, source: 'demo' });
   env.NODE_ENV = 'development';
   const nodeEnv = pick('NODE_ENV');
   if (nodeEnv && nodeEnv.value !== 'development') {

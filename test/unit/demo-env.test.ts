@@ -24,6 +24,21 @@ describe("the demo's configuration", () => {
     expect(warnings.filter((w) => /SESSION_SECRET|TOKEN_ENCRYPTION_KEYS/.test(w))).toEqual([]);
   });
 
+  it.each([
+    ['environment', { HOST: '0.0.0.0' }, {}],
+    ['.env', {}, { HOST: '::' }],
+  ])(
+    'listens on loopback whatever HOST the %s says (SECURITY.md 25), and says it ignored it',
+    (source, environment, dotenv) => {
+      const demo = resolveDemoEnv({ environment, dotenv });
+      expect(demo.env.HOST).toBe('127.0.0.1');
+      expect(parseConfig(demo.env).config.host).toBe('127.0.0.1');
+      expect(ignoredNames(demo)).toContain(`HOST (${source})`);
+      expect(demo.passedThrough.environment ?? []).not.toContain('HOST');
+      expect(demo.passedThrough.dotenv ?? []).not.toContain('HOST');
+    },
+  );
+
   it('survives a copied .env.example: its empty values count as unset, its PUBLIC_URL and Redis are ignored', () => {
     const demo = resolveDemoEnv({ environment: { PORT: '4567' }, dotenv: envExample });
     expect(demo.publicUrl).toBe('http://localhost:4567');
