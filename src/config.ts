@@ -335,6 +335,12 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     problems.push(...file.problems);
   }
   if (isProduction) checkPlaceholders(env, invalid, providers, problems);
+  const perKey = e.PROXY_MAX_CONCURRENCY_PER_KEY;
+  if (perKey === 0 || perKey >= e.PROXY_MAX_SOCKETS_PER_ORIGIN) {
+    warnings.push(
+      `PROXY_MAX_CONCURRENCY_PER_KEY (${perKey === 0 ? 'off' : perKey}) is not below PROXY_MAX_SOCKETS_PER_ORIGIN (${e.PROXY_MAX_SOCKETS_PER_ORIGIN}): one API key's stalled calls can hold every socket to a provider`,
+    );
+  }
 
   if (problems.length) throw new ConfigError(problems);
 

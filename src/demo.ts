@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { parse } from 'dotenv';
 import { DEMO_API_KEY, resolveDemoEnv, type DemoEnv } from './demo/demo-env';
-import { videoaskSandboxSource } from './sandbox/provider-entry';
+import { demoProviderSources } from './sandbox/provider-entry';
 import { createSandbox } from './sandbox/sandbox';
 
 /**
@@ -25,7 +25,7 @@ async function demo(): Promise<void> {
       explainListenError(`the sandbox provider cannot listen on 127.0.0.1:${resolved.sandboxPort}`, 'SANDBOX_PORT'),
     );
   const { main } = await import('./server');
-  const latchkey = await main({ env: resolved.env, providerSources: [videoaskSandboxSource(sandboxServer.url)] }).catch(
+  const latchkey = await main({ env: resolved.env, providerSources: demoProviderSources(sandboxServer.url) }).catch(
     explainListenError(`Latchkey cannot listen on port ${resolved.port}`, 'PORT'),
   );
   process.once('exit', () => void sandboxServer.close());

@@ -7,6 +7,7 @@ import {
   type FlowDeps,
   type FlowReturn,
 } from '../connect/authorization-flow';
+import { checkApiKey } from '../connect/api-key-check';
 import { isConnectLinkError, releaseConnectLink, spendConnectLink } from '../connect/connect-sessions';
 import { resolveConnectTarget, type ConnectTarget } from '../connect/connect-target';
 import { allowedOrigin, withResult } from '../connect/return-to';
@@ -266,16 +267,34 @@ export function connectRoutes(deps: FlowDeps): Router {
             /[^\u0000-\u00ff]/.test(apiKey)
             ? 'That API key contains characters that cannot be sent to the provider (letters beyond Latin-1, emoji, typographic quotes): check that you pasted the right value.'
             : undefined;
-      if (problem) {
-        writeError(res, new AppError('invalid_request', problem), {
+      const formAgain = (error: AppError, message: string) =>
+        writeError(res, error, {
           html: renderApiKeyForm({
             provider,
             action: `${basePath}/auth/${provider.id}`,
             csrf: flow.csrf,
             basePath,
-            error: problem,
+            error: message,
           }),
         });
+      if (problem) {
+        formAgain(new AppError('invalid_request', problem), problem);
+        return;
+      }
+      // Tried once, before anything is stored: a wrong key, or a check that could not be made, is the form again.
+      const checked =
+        provider.authMode === 'api_key'
+          ? await checkApiKey(provider, apiKey, { http: deps.http })
+          : ({ outcome: 'unchecked' } as const);
+      if (checked.outcome === 'refused' || checked.outcome === 'failed') {
+        report(req, checked.error, provider.id);
+        const refused = checked.outcome === 'refused';
+        formAgain(
+          checked.error,
+          refused
+            ? `${provider.displayName} did not accept this API key. Check that you copied all of it, or create a new one, and try again.`
+            : `Latchkey could not check the key with ${provider.displayName}, so it was not saved. Please try again in a moment.`,
+        );
         return;
       }
       delete req.session.apiKeyFlow;

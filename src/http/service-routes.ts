@@ -96,7 +96,8 @@ export function serviceRoutes(deps: ServiceRouteDeps): Router {
 
   router.delete('/connections/:provider/:connectionId', requireAccess('full'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
-    const revocation = await deleteConnection(deps, deps.providers.require(provider), connectionId);
+    // Also for a provider switched off: its stored connections can still be deleted.
+    const revocation = await deleteConnection(deps, deps.providers.requireKnown(provider), connectionId);
     res.setHeader(REVOCATION_HEADER, revocation);
     res.setHeader('Cache-Control', 'no-store');
     res.status(204).end();

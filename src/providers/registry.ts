@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { AppError } from '../errors';
 import { plainIssueWords } from '../plain-issues';
 import { BUILT_IN_PROVIDERS } from './catalog';
+import { compileProviderTemplates, type ProviderTemplates } from './provider-templates';
 import {
   providerDefinitionSchema,
   type ApiKeyProviderDefinition,
@@ -11,13 +12,31 @@ import {
   type ProviderInput,
 } from './schema';
 
-export type OAuth2Provider = OAuth2ProviderDefinition & {
-  clientId?: string;
-  clientSecret?: string;
-  /** oauth2: client id and secret are configured. */
+/**
+ * What the registry adds to a definition. Note `enabled`: in a definition it is the switch
+ * (CONTRACT `enabled`); on a built provider it says whether the provider can be used now.
+ */
+interface ProviderState {
+  /** `enabled: false` in its definition, or `<ID>_ENABLED=false`: gone from every page and route but DELETE. */
+  switchedOff: boolean;
+  /** Its credentials are set: oauth2 client id and secret; always true for api_key. */
+  configured: boolean;
+  /** Switched on and configured: it may be connected and called. */
   enabled: boolean;
-};
-export type ApiKeyProvider = ApiKeyProviderDefinition & { enabled: true };
+  /**
+   * The templated fields, compiled (resolve them per connection with templates.ts). The plain
+   * fields keep the definition's text; `apiHeaders` holds only the headers without a template,
+   * i.e. what a call carries when no connection value is known.
+   */
+  templates: ProviderTemplates;
+}
+
+export type OAuth2Provider = OAuth2ProviderDefinition &
+  ProviderState & {
+    clientId?: string;
+    clientSecret?: string;
+  };
+export type ApiKeyProvider = ApiKeyProviderDefinition & ProviderState;
 export type Provider = OAuth2Provider | ApiKeyProvider;
 
 export class ProviderConfigError extends Error {
@@ -28,12 +47,20 @@ export class ProviderConfigError extends Error {
 }
 
 export interface ProviderRegistry {
+  /** Any known provider, switched off or not. */
   get(id: string): Provider | undefined;
-  /** The provider, or `unknown_provider` (404). */
+  /** The provider unless switched off: `unknown_provider` or `provider_not_enabled` (404). */
   require(id: string): Provider;
-  /** The provider when its credentials are configured, or `provider_not_enabled` (404). */
+  /**
+   * Any known provider, also one switched off, or `unknown_provider` (404): for what must keep
+   * working for a switched-off provider (deleting its stored connections).
+   */
+  requireKnown(id: string): Provider;
+  /** The provider when switched on and its credentials are configured, or `provider_not_enabled` (404). */
   requireEnabled(id: string): Provider;
+  /** Every provider, switched off ones included. */
   list(): Provider[];
+  /** The providers that can be used now (switched on and configured). */
   listEnabled(): Provider[];
 }
 
@@ -93,7 +120,8 @@ export function buildProviderRegistry(
         return;
       }
       const base = raw.get(e.id);
-      raw.set(e.id, base ? mergeOverride(base, e) : { ...e });
+      // An entry Latchkey does not ship is unverified unless the operator says otherwise.
+      raw.set(e.id, base ? mergeOverride(base, e) : { verified: false, ...e });
       origin.set(e.id, `${where} ("${e.id}")`);
     });
   }
@@ -107,7 +135,8 @@ export function buildProviderRegistry(
       problems.push(...parsed.error.issues.map((issue) => `${where}: ${describeIssue(issue)}`));
       continue;
     }
-    providers.set(id, withCredentials(parsed.data, env));
+    const switchedOff = readSwitch(parsed.data, env, problems);
+    providers.set(id, withCredentials(parsed.data, env, switchedOff));
   }
   if (problems.length) throw new ProviderConfigError(problems);
   return createRegistry(providers);
@@ -117,9 +146,19 @@ function createRegistry(providers: Map<string, Provider>): ProviderRegistry {
   const list = [...providers.values()];
   return {
     get: (id) => providers.get(id),
-    require(id) {
+    requireKnown(id) {
       const p = providers.get(id);
       if (!p) throw new AppError('unknown_provider', `Unknown provider "${id.slice(0, 64)}"`);
+      return p;
+    },
+    require(id) {
+      const p = this.requireKnown(id);
+      if (p.switchedOff) {
+        throw new AppError(
+          'provider_not_enabled',
+          `Provider "${id}" is switched off on this Latchkey (enabled: false, or ${providerEnvPrefix(id)}_ENABLED=false)`,
+        );
+      }
       return p;
     },
     requireEnabled(id) {
@@ -137,14 +176,40 @@ function createRegistry(providers: Map<string, Provider>): ProviderRegistry {
   };
 }
 
-function withCredentials(def: ProviderDefinition, env: Readonly<Record<string, string | undefined>>): Provider {
-  if (def.authMode === 'api_key') return { ...def, enabled: true };
+/**
+ * Whether the provider is switched off: `<ID>_ENABLED` when set (`true`/`false`, `1`/`0`; empty
+ * counts as unset), else the definition's `enabled`. The environment wins both ways, so an
+ * operator can switch a provider back on without editing PROVIDERS_FILE.
+ */
+function readSwitch(
+  def: ProviderDefinition,
+  env: Readonly<Record<string, string | undefined>>,
+  problems: string[],
+): boolean {
+  const name = `${providerEnvPrefix(def.id)}_ENABLED`;
+  const value = env[name]?.trim().toLowerCase();
+  if (!value) return !def.enabled;
+  if (value === 'false' || value === '0') return true;
+  if (value === 'true' || value === '1') return false;
+  problems.push(`${name}: must be true or false`);
+  return !def.enabled;
+}
+
+function withCredentials(
+  def: ProviderDefinition,
+  env: Readonly<Record<string, string | undefined>>,
+  switchedOff: boolean,
+): Provider {
+  const templates = compileProviderTemplates(def);
+  const state = { switchedOff, templates, apiHeaders: { ...templates.apiHeaders.fixed } };
+  if (def.authMode === 'api_key') return { ...def, ...state, configured: true, enabled: !switchedOff };
   const prefix = providerEnvPrefix(def.id);
   const clientId = env[`${prefix}_CLIENT_ID`]?.trim() || undefined;
   const clientSecret = env[`${prefix}_CLIENT_SECRET`]?.trim() || undefined;
   const scopesEnv = env[`${prefix}_SCOPES`];
   const scopes = scopesEnv !== undefined && scopesEnv.trim() !== '' ? scopesEnv.trim().split(/\s+/) : def.scopes;
-  return { ...def, scopes, clientId, clientSecret, enabled: Boolean(clientId && clientSecret) };
+  const configured = Boolean(clientId && clientSecret);
+  return { ...def, ...state, scopes, clientId, clientSecret, configured, enabled: configured && !switchedOff };
 }
 
 const OAUTH2_ONLY_FIELDS = [
@@ -158,10 +223,16 @@ const OAUTH2_ONLY_FIELDS = [
   'tokenRequest',
   'issuer',
   'refreshMarginSeconds',
+  'tokenResponseMetadata',
+  'keepAliveHours',
 ];
 const API_KEY_ONLY_FIELDS = ['apiKey'];
 
-/** Override only the named fields; nested objects (tokenRequest, apiKey, …) merge one level down. */
+/**
+ * Override only the named fields; nested objects (tokenRequest, apiKey, connectionConfig,
+ * tokenResponseMetadata, …) merge one level down, so `{ "apiKey": { "check": null } }` drops
+ * only the check. Arrays (scopes, postConnect) and the header and parameter maps are replaced.
+ */
 function mergeOverride(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {

@@ -1,3 +1,4 @@
+import type { InjectedApiKeyFailures } from './api-key-routes';
 import type { SandboxOptions, SandboxStats } from './sandbox';
 import type { TokenStore } from './token-store';
 
@@ -13,6 +14,7 @@ export interface SandboxContext {
   readonly stats: SandboxStats;
   readonly store: TokenStore;
   readonly tokenFailures: InjectedTokenFailures;
+  readonly apiKeyFailures: InjectedApiKeyFailures;
 }
 
 /** Consumes one injected token-endpoint failure; returns its status, or undefined when none is pending. */

@@ -15,12 +15,19 @@ export const OptionsPatchSchema = z
     tokenDelayMs: z.number().min(0),
     requirePkce: z.boolean(),
     issuer: z.string().nullable(),
+    apiKeys: z.array(z.string().min(1)).max(100),
   })
   .partial();
 
 const FailTokenSchema = z.strictObject({
   n: z.number().int().min(0),
   status: z.number().int().min(100).max(599).optional(),
+});
+
+const FailApiKeySchema = z.strictObject({
+  n: z.number().int().min(0),
+  status: z.number().int().min(100).max(599).optional(),
+  drop: z.boolean().optional(),
 });
 
 const IssueTokensSchema = z.strictObject({ scope: z.string().optional() });
@@ -66,6 +73,13 @@ export function createControlRouter(sandbox: Sandbox): Router {
     const parsed = FailTokenSchema.safeParse(req.body ?? {});
     if (!parsed.success) return sendInvalid(res, parsed.error);
     sandbox.failNextTokenRequests(parsed.data.n, parsed.data.status);
+    res.json({ ok: true });
+  });
+
+  router.post('/fail-api-key', (req: Request, res: Response) => {
+    const parsed = FailApiKeySchema.safeParse(req.body ?? {});
+    if (!parsed.success) return sendInvalid(res, parsed.error);
+    sandbox.failNextApiKeyRequests(parsed.data.n, parsed.data.drop ? 'drop' : parsed.data.status);
     res.json({ ok: true });
   });
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 
+import { SANDBOX_API_KEY } from './api-key-routes';
 import { createSandbox, type SandboxOptions } from './sandbox';
 
 const EnvSchema = z.object({
@@ -38,6 +39,9 @@ async function main(): Promise<void> {
   const { port, options } = readSandboxEnv(process.env);
   const server = await createSandbox(options).listen(port, '127.0.0.1');
   console.log(`Sandbox provider listening on ${server.url}`);
+  console.log(
+    `API-key stand-ins: ${server.url}/webinargeek and ${server.url}/livestorm accept the key ${SANDBOX_API_KEY}`,
+  );
 
   const shutdown = (): void => {
     server.close().then(

@@ -19,3 +19,24 @@ export function videoaskSandboxSource(sandboxUrl: string, fields: Record<string,
     ],
   };
 }
+
+/**
+ * Points the built-in API-key providers, WebinarGeek and Livestorm (API token), at the sandbox's
+ * stand-ins (`/webinargeek`, `/livestorm`), which accept the keys in `sandbox.options.apiKeys`
+ * (the demo's `sbx-demo-api-key`). Their `apiKey.check` stays as built in, so a pasted key is
+ * checked by the sandbox and never reaches the real service.
+ */
+export function apiKeySandboxSource(sandboxUrl: string): ProviderSource {
+  return {
+    source: 'sandbox override',
+    entries: [
+      { id: 'webinargeek', apiBaseUrl: `${sandboxUrl}/webinargeek` },
+      { id: 'livestorm-token', apiBaseUrl: `${sandboxUrl}/livestorm` },
+    ],
+  };
+}
+
+/** What `npm run demo` passes: every built-in provider that can reach the sandbox, pointed at it. */
+export function demoProviderSources(sandboxUrl: string): ProviderSource[] {
+  return [videoaskSandboxSource(sandboxUrl), apiKeySandboxSource(sandboxUrl)];
+}

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 
+import { createApiKeyRouter, SANDBOX_API_KEY, type InjectedApiKeyFailures } from './api-key-routes';
 import { createApiRouter } from './api-routes';
 import type { InjectedTokenFailures, SandboxContext } from './context';
 import { createControlRouter } from './control-routes';
@@ -43,6 +44,11 @@ export interface SandboxOptions {
   issuer: string | null;
   /** Time source in ms since the epoch, for codes, consent requests and access token expiry. Default `Date.now`. */
   clock: { now(): number };
+  /**
+   * Keys the API-key stand-ins (`/webinargeek`, `/livestorm`) accept; any other is refused with
+   * 401. Default `[SANDBOX_API_KEY]` (`sbx-demo-api-key`), the demo's documented key.
+   */
+  apiKeys: string[];
 }
 
 /** Counters and a log of what the sandbox received. */
@@ -57,6 +63,8 @@ export interface SandboxStats {
   revocations: number;
   /** Every call to an API route (`/me`, `/organizations`, `/forms`, `/echo`, `/big`, `/slow`, `/status`). */
   apiRequests: number;
+  /** Every call to the API-key stand-ins (`/webinargeek/*`, `/livestorm/*`), refused and failed ones included. */
+  apiKeyRequests: number;
   /** Every request except the `/_sandbox` control routes, newest last, capped at the last 5000. */
   requests: Array<{
     method: string;
@@ -85,6 +93,11 @@ export interface Sandbox {
   reset(): void;
   /** The next `n` token requests answer `status` (default 500) with `{"error":"server_error"}`. */
   failNextTokenRequests(n: number, status?: number): void;
+  /**
+   * The next `n` requests to the API-key stand-ins answer `status`, or, with `drop`, have their
+   * connection closed without an answer (a network failure, as the caller sees it).
+   */
+  failNextApiKeyRequests(n: number, mode?: number | 'drop'): void;
   /** Every issued access token becomes expired now. */
   expireAllAccessTokens(): void;
   /** Seeds a token family without the browser step, as if an authorization code had just been exchanged. */
@@ -94,6 +107,8 @@ export interface Sandbox {
     expires_in: number;
   };
 }
+
+export { SANDBOX_API_KEY };
 
 /** Scope given to tokens seeded with `issueTokensDirectly` when none is asked for. */
 export const DEFAULT_SEEDED_SCOPE = 'openid profile email offline_access';
@@ -111,6 +126,7 @@ export function defaultSandboxOptions(): SandboxOptions {
     requirePkce: false,
     issuer: null,
     clock: { now: () => Date.now() },
+    apiKeys: [SANDBOX_API_KEY],
   };
 }
 
@@ -121,6 +137,7 @@ function emptyStats(): SandboxStats {
     refreshGrants: 0,
     revocations: 0,
     apiRequests: 0,
+    apiKeyRequests: 0,
     requests: [],
   };
 }
@@ -179,11 +196,13 @@ function listenOn(app: Express, port: number, host: string): ReturnType<Sandbox[
 
 /**
  * Creates the sandbox provider: an OAuth 2.0 authorization server (RFC 6749 authorization code grant with
- * refresh token rotation, PKCE per RFC 7636, revocation per RFC 7009) and a small VideoAsk-like API.
+ * refresh token rotation, PKCE per RFC 7636, revocation per RFC 7009), a small VideoAsk-like API, and
+ * stand-ins for the API-key providers (WebinarGeek, Livestorm's API token) that check a key.
  */
 export function createSandbox(options: Partial<SandboxOptions> = {}): Sandbox {
   const app = express();
   const tokenFailures: InjectedTokenFailures = { remaining: 0, status: 500 };
+  const apiKeyFailures: InjectedApiKeyFailures = { remaining: 0, mode: 500 };
   const now = (): number => sandbox.options.clock.now();
   const store = new TokenStore(now);
 
@@ -195,11 +214,16 @@ export function createSandbox(options: Partial<SandboxOptions> = {}): Sandbox {
     reset() {
       store.clear();
       tokenFailures.remaining = 0;
+      apiKeyFailures.remaining = 0;
       zeroStats(sandbox.stats);
     },
     failNextTokenRequests(n, status = 500) {
       tokenFailures.remaining = n;
       tokenFailures.status = status;
+    },
+    failNextApiKeyRequests(n, mode = 500) {
+      apiKeyFailures.remaining = n;
+      apiKeyFailures.mode = mode;
     },
     expireAllAccessTokens: () => store.expireAllAccessTokens(),
     issueTokensDirectly(opts = {}) {
@@ -217,6 +241,7 @@ export function createSandbox(options: Partial<SandboxOptions> = {}): Sandbox {
     },
     store,
     tokenFailures,
+    apiKeyFailures,
   };
   const log = new RequestLog(sandbox.stats, now);
 
@@ -226,6 +251,7 @@ export function createSandbox(options: Partial<SandboxOptions> = {}): Sandbox {
   app.use(log.record);
   app.use(createOAuthRouter(ctx, log));
   app.use(createApiRouter(ctx, log));
+  app.use(createApiKeyRouter(ctx));
   app.use(handleNotFound);
   app.use(handleErrors);
   return sandbox;

@@ -173,6 +173,7 @@ describe('connect.js in a host application', () => {
 
   it('connects an api_key provider through the key form in the popup', async () => {
     const page = await newPage();
+    h.sandbox.options.apiKeys.push('wg-popup-key-0123456789'); // the sandbox's WebinarGeek accepts it
     await page.goto(`${h.hostUrl}/?provider=webinargeek&user=user-15`);
     const popup = await openPopup(page);
     await popup.getByLabel('WebinarGeek API key').fill('wg-popup-key-0123456789');

@@ -8,7 +8,7 @@ import { createApp } from '../../src/app';
 import { FakeClock, systemClock, type Clock } from '../../src/clock';
 import { parseConfig, type Config } from '../../src/config';
 import { buildProviderRegistry, type ProviderRegistry, type ProviderSource } from '../../src/providers/registry';
-import { videoaskSandboxSource } from '../../src/sandbox/provider-entry';
+import { apiKeySandboxSource, videoaskSandboxSource } from '../../src/sandbox/provider-entry';
 import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox';
 import { openStore, type Store } from '../../src/store';
 import { createLogger } from '../../src/logger';
@@ -70,6 +70,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const { config } = parseConfig(env);
   const providers = buildProviderRegistry(env, [
     videoaskSandboxSource(listening.url, options.videoask),
+    // WebinarGeek and Livestorm (API token) check pasted keys against the sandbox, never the real service.
+    apiKeySandboxSource(listening.url),
     ...(options.providerSources?.(listening.url) ?? []),
   ]);
   const clock = options.clock ?? systemClock;

@@ -48,7 +48,7 @@ describe('no secret reaches a log line or a response', () => {
   let prefix: string;
 
   beforeAll(async () => {
-    sandbox = createSandbox({ clientId: 'sandbox-client', clientSecret: CLIENT_SECRET });
+    sandbox = createSandbox({ clientId: 'sandbox-client', clientSecret: CLIENT_SECRET, apiKeys: [WEBINARGEEK_KEY] });
     sandboxServer = await sandbox.listen();
     prefix = uniquePrefix('redaction');
     const env = {
@@ -68,7 +68,13 @@ describe('no secret reaches a log line or a response', () => {
     const { config } = parseConfig(env);
     const providers = buildProviderRegistry(env, [
       videoaskSandboxSource(sandboxServer.url),
-      { source: 'test', entries: [{ id: 'webinargeek', apiBaseUrl: sandboxServer.url }] },
+      // The key check goes to the sandbox's WebinarGeek, which accepts WEBINARGEEK_KEY (see createSandbox above).
+      {
+        source: 'test',
+        entries: [
+          { id: 'webinargeek', apiBaseUrl: sandboxServer.url, apiKey: { check: { path: '/webinargeek/account' } } },
+        ],
+      },
     ]);
     const opened = openStore(config, { now: () => Date.now() });
     store = opened.store;

@@ -392,7 +392,8 @@ describe('api_key providers', () => {
   afterEach(async () => h?.close());
 
   it('stores a pasted WebinarGeek key encrypted, behind a CSRF token, and never echoes it', async () => {
-    h = await startHarness();
+    // The sandbox's WebinarGeek accepts this key when Latchkey checks it.
+    h = await startHarness({ sandbox: { apiKeys: ['wg-key-canary-123'] } });
     const browser = h.browser();
     const form = await browser.get('/auth/webinargeek?connection_id=wg');
     expect(form.status).toBe(200);

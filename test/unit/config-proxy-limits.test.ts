@@ -22,6 +22,16 @@ describe('PROXY_MAX_CONCURRENCY_PER_KEY, PROXY_MAX_SOCKETS_PER_ORIGIN, PROXY_CAL
     expect(config.proxyCallerStallMs).toBe(2500);
   });
 
+  it('warns at start-up when one key may hold every socket of an origin', () => {
+    const warned = (env: Record<string, string>) =>
+      parseConfig(env).warnings.some((w) => w.startsWith('PROXY_MAX_CONCURRENCY_PER_KEY'));
+    expect(warned({})).toBe(false);
+    expect(warned({ PROXY_MAX_CONCURRENCY_PER_KEY: '127' })).toBe(false);
+    expect(warned({ PROXY_MAX_CONCURRENCY_PER_KEY: '128' })).toBe(true);
+    expect(warned({ PROXY_MAX_CONCURRENCY_PER_KEY: '0' })).toBe(true);
+    expect(warned({ PROXY_MAX_SOCKETS_PER_ORIGIN: '32' })).toBe(true);
+  });
+
   it('refuses values out of range, naming every variable at once', () => {
     let problems: string[] = [];
     try {

@@ -642,6 +642,7 @@ describe('sandbox provider', () => {
         refreshGrants: 0,
         revocations: 0,
         apiRequests: 0,
+        apiKeyRequests: 0,
         requests: [],
       });
       expect((await getMe(sandbox, access_token)).body).toEqual({ detail: 'Invalid token.' });
@@ -658,6 +659,7 @@ describe('sandbox provider', () => {
         refreshGrants: 0,
         revocations: 0,
         apiRequests: 1,
+        apiKeyRequests: 0,
       });
       const withLog = await request(sandbox.app).get('/_sandbox/stats?log=1');
       expect(withLog.body.requests).toHaveLength(1);

@@ -6,29 +6,31 @@ import { parseTokenResponse } from '../../src/oauth/token-response';
 import type { OAuth2Provider } from '../../src/providers/registry';
 import { useStrictNock } from '../helpers/strict-nock';
 
-const provider = (over: Partial<OAuth2Provider> = {}): OAuth2Provider => ({
-  id: 'acme',
-  displayName: 'Acme',
-  authMode: 'oauth2',
-  authorizationUrl: 'https://auth.acme.test/authorize',
-  tokenUrl: 'https://auth.acme.test/oauth/token',
-  revocationUrl: null,
-  scopes: ['read'],
-  scopeSeparator: ' ',
-  authorizationParams: {},
-  pkce: false,
-  tokenRequest: { bodyFormat: 'form', clientAuth: 'body' },
-  issuer: null,
-  apiBaseUrl: 'https://api.acme.test',
-  apiHeaders: {},
-  refreshMarginSeconds: 300,
-  verified: true,
-  accountInfo: null,
-  clientId: 'client id',
-  clientSecret: 'se+cr/et=',
-  enabled: true,
-  ...over,
-});
+/** What token-client reads of a provider (the registry's compiled templates play no part here). */
+const provider = (over: Partial<OAuth2Provider> = {}): OAuth2Provider =>
+  ({
+    id: 'acme',
+    displayName: 'Acme',
+    authMode: 'oauth2',
+    authorizationUrl: 'https://auth.acme.test/authorize',
+    tokenUrl: 'https://auth.acme.test/oauth/token',
+    revocationUrl: null,
+    scopes: ['read'],
+    scopeSeparator: ' ',
+    authorizationParams: {},
+    pkce: false,
+    tokenRequest: { bodyFormat: 'form', clientAuth: 'body' },
+    issuer: null,
+    apiBaseUrl: 'https://api.acme.test',
+    apiHeaders: {},
+    refreshMarginSeconds: 300,
+    verified: true,
+    accountInfo: null,
+    clientId: 'client id',
+    clientSecret: 'se+cr/et=',
+    enabled: true,
+    ...over,
+  }) as OAuth2Provider;
 
 const deps = { http: axios.create(), timeoutMs: 2000, now: () => 1_000_000 };
 
