@@ -51,7 +51,8 @@ export const BUILT_IN_PROVIDERS: readonly ProviderInput[] = [
   },
   {
     id: 'livestorm-token',
-    displayName: 'Livestorm (API token)',
+    // The same name as the OAuth entry: people know one Livestorm. Configure one of the two (README).
+    displayName: 'Livestorm',
     authMode: 'api_key',
     apiKey: { header: 'Authorization', format: '{key}', check: { method: 'GET', path: '/me' } },
     apiBaseUrl: 'https://api.livestorm.co/v1',

@@ -144,6 +144,7 @@ describe('built-in providers', () => {
       apiKey: { header: 'Authorization', format: '{key}', check: { method: 'GET', path: '/me' } },
       apiBaseUrl: 'https://api.livestorm.co/v1',
       apiHeaders: { Accept: 'application/vnd.api+json' },
+      displayName: 'Livestorm',
       verified: true,
     });
     expect(registry.require('livestorm').authMode).toBe('oauth2');
