@@ -299,7 +299,9 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
       warnings.push(
         'TOKEN_ENCRYPTION_KEYS is not set: using a random key; stored credentials are unreadable after restart',
       );
-      tokenEncryptionKeys = [{ id: 'dev', key: randomBytes(32) }];
+      // An id of its own per start: values sealed by an earlier start then name a key that is not
+      // configured (409 credential_unreadable, and the start-up warning), not a failed decryption.
+      tokenEncryptionKeys = [{ id: `dev-${randomBytes(4).toString('hex')}`, key: randomBytes(32) }];
     }
   }
 

@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   connection_not_found: 404,
   not_found: 404,
   reauth_required: 409,
+  credential_unreadable: 409,
   link_expired: 410,
   payload_too_large: 413,
   rate_limited: 429,

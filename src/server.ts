@@ -16,6 +16,7 @@ import {
 } from './providers/registry';
 import { openStore, type Store } from './store';
 import { routeRedisWarnings } from './store/redis-client';
+import { warnOfUnreadableConnections } from './store/sealing-report';
 import { rawErrorResponse, writeError } from './wire/error-response';
 
 export interface StartOptions {
@@ -94,6 +95,9 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
   const { store } = openStore(config, clock);
   if (!(await store.ready(5000))) {
     logger.error('Redis is not answering yet; service routes answer 503 store_unavailable until it does');
+  } else {
+    // Bounded (connections and time): connections sealed with a key that is not configured.
+    await warnOfUnreadableConnections(store, logger);
   }
   const app = createApp({ config, store, providers, clock, logger });
   const drain = new Drain();

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AxiosInstance } from 'axios';
 import type { CredentialSource } from '../client/types';
 import type { Clock } from '../clock';
@@ -161,34 +160,28 @@ export async function completeAuthorization(
 
 /**
  * Takes the flow state of `state` for the browser session `sessionId`, or refuses it. The
- * store's take is atomic: of two concurrent callbacks, exactly one gets the flow, and a replay
- * finds nothing. A callback from another browser must not void the flow of the browser that
- * started it (someone who saw the victim's callback URL could otherwise cancel the victim's
- * sign-in): the state it took is put back unchanged before the callback is refused.
+ * store's take checks the session and deletes in one compare-and-delete: of two concurrent
+ * callbacks exactly one gets the flow, a replay finds nothing, and a callback from another
+ * browser deletes nothing — someone who saw the victim's callback URL cannot cancel the victim's
+ * sign-in, not even for a moment.
  *
  * @see RFC 6749 §10.12
  */
 async function claimFlowState(store: Store, state: string, sessionId: string): Promise<FlowState> {
-  const flow = await store.takeFlowState(state);
-  if (!flow) {
-    throw new AppError(
-      'invalid_state',
-      'This sign-in link is unknown, expired or was already used. Please start again.',
-    );
-  }
-  if (!sameSecret(flow.sessionId, sessionId)) {
-    await store.saveFlowState(flow);
+  const taken = await store.takeFlowState(state, { sessionId });
+  if (taken.kind === 'other_session') {
     throw new AppError(
       'invalid_state',
       'This sign-in was started in another browser session. Please start again here.',
     );
   }
-  return flow;
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(a), digest(b));
+  if (taken.kind !== 'ok') {
+    throw new AppError(
+      'invalid_state',
+      'This sign-in link is unknown, expired or was already used. Please start again.',
+    );
+  }
+  return taken.flow;
 }
 
 /** Exchanges the code (RFC 6749 §4.1.3) and stores the new connection. */
@@ -205,7 +198,8 @@ async function connectWithCode(
   );
   const account = await fetchAccountInfo(deps, provider, tokens.accessToken, tokens.tokenType);
   const now = deps.clock.now();
-  const existing = await deps.store.getConnection(provider.id, flow.connectionId).catch(() => null);
+  // Only createdAt is kept: read from the plaintext fields, so a record no key opens is still replaced.
+  const existing = await deps.store.getConnectionInfo(provider.id, flow.connectionId).catch(() => null);
   const connection = await deps.store.saveConnection({
     provider: provider.id,
     connectionId: flow.connectionId,
@@ -232,7 +226,7 @@ async function connectWithCode(
 /** Stores an API key for an `api_key` provider (encrypted at rest like every credential). */
 export async function saveApiKeyConnection(deps: FlowDeps, target: ConnectTarget, apiKey: string): Promise<Connection> {
   const now = deps.clock.now();
-  const existing = await deps.store.getConnection(target.provider.id, target.connectionId);
+  const existing = await deps.store.getConnectionInfo(target.provider.id, target.connectionId);
   const connection = await deps.store.saveConnection({
     provider: target.provider.id,
     connectionId: target.connectionId,

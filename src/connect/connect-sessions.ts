@@ -77,66 +77,47 @@ export function isConnectLinkError(err: unknown): err is ConnectLinkError {
   return isAppError(err) && err instanceof ConnectLinkError;
 }
 
-/**
- * A spent link stays under its own token as a record that names no provider (no provider id is
- * empty, so it can never start a flow again), until {@link SPENT_LINK_MEMORY_MS} after the link
- * would have expired: until then a second use is told "already used", not "expired".
- */
-const SPENT = '';
-const SPENT_LINK_MEMORY_MS = 60 * 60 * 1000;
-
 /** What `/auth` reads before it takes a link: tokens are 43 base64url characters; allow some room. */
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
-/** A connect link taken from the store by one request and not yet spent: see {@link claimConnectLink}. */
+/** A connect link taken from the store by one request: see {@link claimConnectLink}. */
 export interface ClaimedLink {
   token: string;
   session: ConnectSession;
 }
 
+const EXPIRED_OR_UNKNOWN =
+  'This connect link has expired or is not one Latchkey issued. A link works for 15 minutes: ask the application for a new one.';
+
 /**
- * Takes the link `token` for `provider`, or refuses it. The store's take is atomic, so of two
- * concurrent uses exactly one gets the link. A link for another provider is put back unchanged
- * before it is refused, so a wrong request does not use it up; a spent link is put back as it
- * was, so it keeps saying "already used". The caller then either spends the link
- * ({@link spendConnectLink}) once everything it needs is written, or gives it back
- * ({@link releaseConnectLink}) when it fails before that.
+ * Takes the link `token` for `provider`, or refuses it. The store's take is one compare-and-set
+ * that checks the provider and leaves a used marker in place of the link, so of two concurrent
+ * uses exactly one gets it, a link for another provider is left untouched (a wrong request does
+ * not use it up), and a spent link keeps saying "already used" for an hour after its use. The
+ * caller gives the link back ({@link releaseConnectLink}) when it fails before the flow is
+ * written.
  */
 export async function claimConnectLink(deps: FlowDeps, token: string, provider: Provider): Promise<ClaimedLink> {
-  const session = TOKEN_SHAPE.test(token) ? await deps.store.takeConnectSession(token) : null;
-  if (!session) {
-    throw new ConnectLinkError(
-      'expired',
-      'This connect link has expired or is not one Latchkey issued. A link works for 15 minutes: ask the application for a new one.',
-    );
+  const taken = TOKEN_SHAPE.test(token)
+    ? await deps.store.takeConnectSession(token, { provider: provider.id })
+    : ({ kind: 'unknown' } as const);
+  switch (taken.kind) {
+    case 'ok':
+      return { token, session: taken.session };
+    case 'used':
+      throw new ConnectLinkError(
+        'used',
+        'This connect link was already used. A link works once: ask the application for a new one.',
+      );
+    case 'other_provider':
+      throw new ConnectLinkError('other_provider', 'This connect link is for another provider.');
+    case 'expired':
+    case 'unknown':
+      throw new ConnectLinkError('expired', EXPIRED_OR_UNKNOWN);
   }
-  if (session.provider === SPENT) {
-    await deps.store.saveConnectSession(token, session);
-    throw new ConnectLinkError(
-      'used',
-      'This connect link was already used. A link works once: ask the application for a new one.',
-    );
-  }
-  if (session.provider !== provider.id) {
-    await deps.store.saveConnectSession(token, session);
-    throw new ConnectLinkError('other_provider', 'This connect link is for another provider.');
-  }
-  return { token, session };
 }
 
 /** Puts a claimed link back, unused: the request that claimed it failed before starting a flow. */
 export async function releaseConnectLink(deps: FlowDeps, link: ClaimedLink): Promise<void> {
-  await deps.store.saveConnectSession(link.token, link.session);
-}
-
-/**
- * Records that a claimed link was used. The link itself is already gone from the store (the claim
- * took it); this only lets a second use say "already used" rather than "expired".
- */
-export async function spendConnectLink(deps: FlowDeps, link: ClaimedLink): Promise<void> {
-  await deps.store.saveConnectSession(link.token, {
-    ...link.session,
-    provider: SPENT,
-    expiresAt: link.session.expiresAt + SPENT_LINK_MEMORY_MS,
-  });
+  await deps.store.restoreConnectSession(link.token, link.session);
 }

@@ -8,7 +8,7 @@ import {
   type FlowReturn,
 } from '../connect/authorization-flow';
 import { checkApiKey } from '../connect/api-key-check';
-import { isConnectLinkError, releaseConnectLink, spendConnectLink } from '../connect/connect-sessions';
+import { isConnectLinkError, releaseConnectLink } from '../connect/connect-sessions';
 import { resolveConnectTarget, type ConnectTarget } from '../connect/connect-target';
 import { allowedOrigin, withResult } from '../connect/return-to';
 import { writeError } from '../wire/error-response';
@@ -70,7 +70,8 @@ interface Opener {
  * shows another person's account.
  */
 async function loadOwnConnections(store: Store, own: OwnConnection[]): Promise<ConnectionRow[]> {
-  const found = await Promise.all(own.map((entry) => store.getConnection(entry.provider, entry.connectionId)));
+  // The plaintext fields only: a connection no configured key opens is still shown, not a 409 page.
+  const found = await Promise.all(own.map((entry) => store.getConnectionInfo(entry.provider, entry.connectionId)));
   const rows: ConnectionRow[] = [];
   own.forEach((entry, i) => {
     const connection = found[i];
@@ -172,8 +173,8 @@ export function connectRoutes(deps: FlowDeps): Router {
 
   /**
    * Starts a flow for what this request may connect: the API-key form, or the provider's
-   * authorization page. A connect link is spent only once the flow is written; when writing it
-   * fails, the link is given back, so that the person can simply try again.
+   * authorization page. A connect link is taken only once every other check has passed; when
+   * writing the flow fails, the link is given back, so that the person can simply try again.
    */
   async function startConnecting(
     req: Request,
@@ -194,9 +195,6 @@ export function connectRoutes(deps: FlowDeps): Router {
       if (target.link) await releaseConnectLink(deps, target.link).catch(() => undefined);
       throw err;
     }
-    // The claim already took the link: this only lets a second use read "already used", so a
-    // failure here must not fail a flow that is under way.
-    if (target.link) await spendConnectLink(deps, target.link).catch(() => undefined);
     if ('html' in answer) res.type('html').send(answer.html);
     else res.redirect(302, answer.location);
   }

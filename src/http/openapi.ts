@@ -159,8 +159,8 @@ export const OPENAPI_DOCUMENT = {
             headers: {
               'Latchkey-Revocation': {
                 description:
-                  '`revoked`, `failed` (deleted anyway) or `not_supported` (no revocationUrl, or nothing to revoke)',
-                schema: { type: 'string', enum: ['revoked', 'failed', 'not_supported'] },
+                  '`revoked`, `failed` (deleted anyway), `not_supported` (no revocationUrl, or nothing to revoke) or `not_possible` (the stored credentials could not be opened: sealed with a key that is no longer configured)',
+                schema: { type: 'string', enum: ['revoked', 'failed', 'not_supported', 'not_possible'] },
               },
             },
           },

@@ -7,6 +7,7 @@ import { AppError } from '../errors';
 import { canUseProvider } from '../guards/access';
 import { revokeCredentials, type RevocationResult } from '../oauth/token-revocation';
 import type { Provider } from '../providers/registry';
+import { isUnreadableCredential } from '../store';
 import { jsonBody, singleValuedQuery } from './body-parsing';
 import { requireAccess } from './api-auth';
 import { toConnectionView } from './views';
@@ -31,10 +32,18 @@ export function parseConnectionParams(params: Record<string, string | string[] |
 }
 
 /**
+ * What `Latchkey-Revocation` says: RFC 7009's outcome, or `not_possible` when the stored
+ * credentials could not be opened (sealed with a key that is no longer configured), so there was
+ * no token to revoke; the grant may live on at the provider until it expires or is revoked there.
+ */
+export type DeletionRevocation = RevocationResult | 'not_possible';
+
+/**
  * Deletes a connection: revokes its grant at the provider first when the provider has a
  * `revocationUrl` (RFC 7009), then deletes it whatever the provider said — a user who
  * disconnects must be disconnected even while the provider is down — drops any cached
- * credential, and emits `connection.deleted`.
+ * credential, and emits `connection.deleted`. A connection whose credentials no configured key
+ * opens is deleted too, without revocation (SECURITY.md 26).
  *
  * @throws AppError `connection_not_found` (404), `store_unavailable` (503)
  */
@@ -42,16 +51,25 @@ export async function deleteConnection(
   deps: ServiceRouteDeps,
   provider: Provider,
   connectionId: string,
-): Promise<RevocationResult> {
-  const connection = await deps.store.getConnection(provider.id, connectionId);
-  if (!connection) throw new AppError('connection_not_found', `No ${provider.id} connection "${connectionId}"`);
-  const revocation =
-    provider.authMode === 'oauth2'
-      ? await revokeCredentials(provider, connection.credentials, {
-          http: deps.http,
-          timeoutMs: deps.config.tokenRequestTimeoutMs,
-        })
-      : 'not_supported';
+): Promise<DeletionRevocation> {
+  const info = await deps.store.getConnectionInfo(provider.id, connectionId);
+  if (!info) throw new AppError('connection_not_found', `No ${provider.id} connection "${connectionId}"`);
+  let revocation: DeletionRevocation = 'not_supported';
+  if (provider.authMode === 'oauth2') {
+    const connection = await deps.store.getConnection(provider.id, connectionId).catch((err: unknown) => {
+      if (isUnreadableCredential(err)) return 'unreadable' as const;
+      throw err;
+    });
+    revocation =
+      connection === 'unreadable'
+        ? 'not_possible'
+        : connection
+          ? await revokeCredentials(provider, connection.credentials, {
+              http: deps.http,
+              timeoutMs: deps.config.tokenRequestTimeoutMs,
+            })
+          : 'not_supported';
+  }
   await deps.store.deleteConnection(provider.id, connectionId);
   deps.credentials.invalidate(provider.id, connectionId);
   deps.events.emit('connection.deleted', provider.id, connectionId);
@@ -89,7 +107,8 @@ export function serviceRoutes(deps: ServiceRouteDeps): Router {
   router.get('/connections/:provider/:connectionId', requireAccess('read'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
     deps.providers.require(provider);
-    const connection = await deps.store.getConnection(provider, connectionId);
+    // The plaintext fields: answers even when no configured key opens the credentials.
+    const connection = await deps.store.getConnectionInfo(provider, connectionId);
     if (!connection) throw new AppError('connection_not_found', `No ${provider} connection "${connectionId}"`);
     res.json(toConnectionView(connection));
   });

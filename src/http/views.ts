@@ -1,4 +1,4 @@
-import type { Connection } from '../store';
+import type { Connection, ConnectionInfo } from '../store';
 
 /** The contract's `Connection`: snake_case on the wire, ISO-8601 times, never a token. */
 export interface ConnectionView {
@@ -14,7 +14,8 @@ export interface ConnectionView {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function toConnectionView(c: Connection): ConnectionView {
+/** From the plaintext fields only: a connection whose credentials no key opens still has a view. */
+export function toConnectionView(c: ConnectionInfo): ConnectionView {
   return {
     provider: c.provider,
     connection_id: c.connectionId,

@@ -1,5 +1,5 @@
 import type { Provider } from '../providers/registry';
-import type { Connection } from '../store';
+import type { ConnectionInfo } from '../store';
 import { errorTextFor } from './error-text';
 import { formatAbsoluteTime, formatRelativeTime } from './format-time';
 import { escapeHtml, layout } from './html';
@@ -15,7 +15,7 @@ export interface FlowResult {
 
 /** A connection made in this browser, and when this browser made it. */
 export interface ConnectionRow {
-  connection: Connection;
+  connection: ConnectionInfo;
   connectedAt: number;
 }
 
@@ -35,7 +35,7 @@ function displayNameOf(providers: Provider[], id: string): string {
   return providers.find((p) => p.id === id)?.displayName ?? id;
 }
 
-function accountLabelOf(connection: Connection | undefined): string | undefined {
+function accountLabelOf(connection: ConnectionInfo | undefined): string | undefined {
   return connection?.account?.label ?? connection?.account?.id;
 }
 
@@ -100,7 +100,7 @@ ${note}
 </section>`;
 }
 
-function renderStatus(connection: Connection, model: ConnectPageModel): string {
+function renderStatus(connection: ConnectionInfo, model: ConnectPageModel): string {
   if (connection.status === 'active') return '<span class="badge ok">Connected</span>';
   const again = model.anonymousConnect
     ? `<a class="sub" href="${escapeHtml(`${model.basePath}/auth/${connection.provider}?connection_id=${encodeURIComponent(connection.connectionId)}`)}">Connect again</a>`

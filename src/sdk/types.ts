@@ -29,8 +29,12 @@ export interface Token {
   expiresAt: string | null;
 }
 
-/** What became of the grant at the provider when a connection was deleted (it is deleted in every case). */
-export type Revocation = 'revoked' | 'failed' | 'not_supported';
+/**
+ * What became of the grant at the provider when a connection was deleted (it is deleted in every
+ * case). `not_possible`: its stored credentials could not be opened (sealed with a key that is no
+ * longer configured), so nothing could be revoked.
+ */
+export type Revocation = 'revoked' | 'failed' | 'not_supported' | 'not_possible';
 
 export type QueryValue = string | number | boolean | null | undefined | ReadonlyArray<string | number | boolean>;
 

@@ -51,6 +51,8 @@ export interface KvBackend {
   getDel(key: string): Promise<string | null>;
   del(key: string): Promise<void>;
   delIfEquals(key: string, value: string): Promise<boolean>;
+  /** Compare-and-set: writes `value` (with a TTL) only while the key still holds `expected`. */
+  setIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
   /** Sets a new TTL only while the key still holds `value`. */
   pexpireIfEquals(key: string, value: string, ttlMs: number): Promise<boolean>;
   exists(key: string): Promise<boolean>;
@@ -61,11 +63,18 @@ export interface KvBackend {
    */
   writeConnection(w: ConnectionWrite): Promise<number | null>;
   readConnection(mainKey: string, accessKey: string): Promise<StoredConnection | null>;
+  /** The main key only (version and data), without the access token. */
+  readConnectionData(mainKey: string): Promise<Omit<StoredConnection, 'access'> | null>;
   /** Deletes both keys and publishes `notice`, in one step. */
   deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean>;
   addMember(setKey: string, member: string): Promise<void>;
   removeMember(setKey: string, member: string): Promise<void>;
   members(setKey: string): Promise<string[]>;
+  /**
+   * One step of a cursor walk over a set (SSCAN): about `count` members, and the next cursor, `'0'`
+   * at the end. Members added or removed meanwhile may or may not be returned; the others are.
+   */
+  scanMembers(setKey: string, cursor: string, count: number): Promise<{ cursor: string; members: string[] }>;
   /** Adds `by` to the window's count (starting the window when it is new). */
   incrWindow(key: string, windowMs: number, by: number): Promise<{ count: number; ttlMs: number }>;
   /**

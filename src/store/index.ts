@@ -8,7 +8,8 @@ import { createRedisClient, hasRedis, type RedisClient } from './redis-client';
 import type { Store } from './types';
 
 export * from './types';
-export { CredentialCipher } from './encryption';
+export { CredentialCipher, SealedValueError } from './encryption';
+export { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
 
 export interface OpenedStore {
   store: Store;

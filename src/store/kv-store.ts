@@ -1,17 +1,23 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock';
 import type { KvBackend, Notice } from './backend';
-import { CredentialCipher } from './encryption';
+import { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
+import { CredentialCipher, SealedValueError } from './encryption';
 import { createKeys, type Keys } from './keys';
 import {
   FLOW_STATE_MAX_AGE_MS,
+  SPENT_LINK_MEMORY_MS,
   type ConnectSession,
+  type ConnectSessionTake,
   type Connection,
   type ConnectionChangeListener,
+  type ConnectionInfo,
   type ConnectionInput,
   type Credentials,
   type FlowState,
+  type FlowStateTake,
   type RateWindow,
+  type SealingAudit,
   type Store,
 } from './types';
 
@@ -21,6 +27,20 @@ type StoredMeta = Omit<Connection, 'version' | 'credentials'> & {
   /** Sealed `{ refreshToken, idToken, apiKey }`. */
   secrets: string;
 };
+
+/**
+ * A flow state's sealed record: the flow without its state (its key is the state's hash) and
+ * with a hash of the browser session id in place of the id.
+ */
+type SealedFlow = Omit<FlowState, 'state' | 'sessionId'> & { sessionHash: string };
+
+/** A connect link as stored: the session while unused; once taken, a marker of when. */
+type StoredLink = ConnectSession | { usedAt: number };
+
+/** How long a browser session moved from the first release's layout lives when its old key had no TTL. */
+const LEGACY_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+/** The audit's reads go this many at a time. */
+const AUDIT_BATCH = 100;
 
 export interface KvStoreOptions {
   backend: KvBackend;
@@ -40,6 +60,11 @@ export interface KvStoreOptions {
  *
  * Every write and delete of a connection is announced on `${prefix}connection-changes` (see
  * {@link KvStore.watchConnections}) by the backend step that makes it, so none goes unannounced.
+ *
+ * At rest (SECURITY.md 20, 26): a connection's non-secret fields are plaintext JSON beside its
+ * sealed secrets and its sealed access token, so reading those fields never decrypts; flow states
+ * and browser sessions are sealed whole with the same cipher, each bound to its key name, and
+ * keyed like connect sessions by a hash of their id.
  */
 export class KvStore implements Store {
   readonly kind: 'memory' | 'redis';
@@ -62,18 +87,24 @@ export class KvStore implements Store {
     return this.decode(mainKey, accessKey, stored.version, stored.data, stored.access);
   }
 
-  async listConnections(provider?: string): Promise<Connection[]> {
+  async getConnectionInfo(provider: string, connectionId: string): Promise<ConnectionInfo | null> {
+    const stored = await this.backend.readConnectionData(this.keys.connection(provider, connectionId));
+    return stored ? infoOf(stored.version, stored.data) : null;
+  }
+
+  async listConnections(provider?: string): Promise<ConnectionInfo[]> {
     const index = this.keys.connectionIndex();
-    const members = await this.backend.members(index);
-    const found: Connection[] = [];
-    for (const member of members.sort()) {
-      const sep = member.indexOf(':');
-      const p = member.slice(0, sep);
-      const c = member.slice(sep + 1);
-      if (provider && p !== provider) continue;
-      const conn = await this.getConnection(p, c);
-      if (conn) found.push(conn);
-      else await this.backend.removeMember(index, member);
+    const wanted = (await this.backend.members(index))
+      .sort()
+      .filter((member) => !provider || member.slice(0, member.indexOf(':')) === provider);
+    const found: ConnectionInfo[] = [];
+    for (let i = 0; i < wanted.length; i += AUDIT_BATCH) {
+      const batch = wanted.slice(i, i + AUDIT_BATCH);
+      const read = await Promise.all(batch.map((member) => this.getConnectionInfo(...splitMember(member))));
+      for (const [j, info] of read.entries()) {
+        if (info) found.push(info);
+        else await this.backend.removeMember(index, batch[j]!);
+      }
     }
     return found;
   }
@@ -99,40 +130,112 @@ export class KvStore implements Store {
   async saveFlowState(flow: FlowState): Promise<void> {
     const ttl = Math.min(flow.expiresAt - this.options.clock.now(), FLOW_STATE_MAX_AGE_MS);
     if (ttl <= 0) return;
-    await this.backend.set(this.keys.flowState(flow.state), JSON.stringify(flow), ttl);
+    const { state: _state, sessionId, ...rest } = flow;
+    const record: SealedFlow = { ...rest, sessionHash: sessionBinding(sessionId) };
+    const key = this.keys.flowState(flow.state);
+    await this.backend.set(key, this.options.cipher.seal(JSON.stringify(record), key), ttl);
   }
 
-  async takeFlowState(state: string): Promise<FlowState | null> {
-    const raw = await this.backend.getDel(this.keys.flowState(state));
-    if (!raw) return null;
-    const flow = JSON.parse(raw) as FlowState;
-    const deadline = Math.min(flow.expiresAt, flow.createdAt + FLOW_STATE_MAX_AGE_MS);
-    return deadline > this.options.clock.now() ? flow : null;
+  /**
+   * Reads and opens the sealed record, checks the browser session in TypeScript, and only then
+   * deletes it — if it still holds the very value read (each seal has its own random IV, so the
+   * value is unique): of concurrent takes exactly one deletes it and wins, and a take from another
+   * session deletes nothing. A state that does not open (sealed with a key since removed, or
+   * written by the first release under the state itself) is unknown.
+   */
+  async takeFlowState(state: string, expected: { sessionId: string }): Promise<FlowStateTake> {
+    const key = this.keys.flowState(state);
+    const sealed = await this.backend.get(key);
+    if (sealed === null) return { kind: 'unknown' };
+    const opened = this.openOrNull(sealed, key);
+    if (opened === null) return { kind: 'unknown' };
+    const { sessionHash, ...rest } = JSON.parse(opened) as SealedFlow;
+    const deadline = Math.min(rest.expiresAt, rest.createdAt + FLOW_STATE_MAX_AGE_MS);
+    if (deadline <= this.options.clock.now()) return { kind: 'unknown' };
+    if (!sameHash(sessionHash, sessionBinding(expected.sessionId))) return { kind: 'other_session' };
+    if (!(await this.backend.delIfEquals(key, sealed))) return { kind: 'unknown' };
+    return { kind: 'ok', flow: { ...rest, state, sessionId: expected.sessionId } };
   }
 
+  /** Kept for {@link SPENT_LINK_MEMORY_MS} past its expiry, so that a late use reads "expired". */
   async saveConnectSession(token: string, session: ConnectSession): Promise<void> {
     const ttl = session.expiresAt - this.options.clock.now();
     if (ttl <= 0) return;
-    await this.backend.set(this.keys.connectSession(hashToken(token)), JSON.stringify(session), ttl);
+    await this.backend.set(this.keys.connectSession(token), JSON.stringify(session), ttl + SPENT_LINK_MEMORY_MS);
   }
 
-  async takeConnectSession(token: string): Promise<ConnectSession | null> {
-    const raw = await this.backend.getDel(this.keys.connectSession(hashToken(token)));
-    if (!raw) return null;
-    const session = JSON.parse(raw) as ConnectSession;
-    return session.expiresAt > this.options.clock.now() ? session : null;
+  async takeConnectSession(token: string, expected?: { provider: string }): Promise<ConnectSessionTake> {
+    const key = this.keys.connectSession(token);
+    const raw = await this.backend.get(key);
+    const stored = raw === null ? null : parseLink(raw);
+    if (raw === null || stored === null) return { kind: 'unknown' };
+    // The first release marked a spent link with an empty provider.
+    if ('usedAt' in stored || stored.provider === '') return { kind: 'used' };
+    const now = this.options.clock.now();
+    if (stored.expiresAt <= now) return { kind: 'expired' };
+    if (expected && stored.provider !== expected.provider) return { kind: 'other_provider', provider: stored.provider };
+    const marker = JSON.stringify({ usedAt: now } satisfies StoredLink);
+    // Lost to a concurrent take: that one used it.
+    if (!(await this.backend.setIfEquals(key, raw, marker, SPENT_LINK_MEMORY_MS))) return { kind: 'used' };
+    return { kind: 'ok', session: stored };
   }
 
-  getBrowserSession(sid: string): Promise<string | null> {
-    return this.backend.get(this.keys.browserSession(sid));
+  async restoreConnectSession(token: string, session: ConnectSession): Promise<void> {
+    const key = this.keys.connectSession(token);
+    const ttl = session.expiresAt - this.options.clock.now() + SPENT_LINK_MEMORY_MS;
+    if (ttl <= 0) return;
+    const raw = await this.backend.get(key);
+    const stored = raw === null ? null : parseLink(raw);
+    // Only a used marker goes back: anything else was written by someone else since.
+    if (raw !== null && stored !== null && 'usedAt' in stored) {
+      await this.backend.setIfEquals(key, raw, JSON.stringify(session), ttl);
+    }
   }
 
-  setBrowserSession(sid: string, data: string, ttlMs: number): Promise<void> {
-    return this.backend.set(this.keys.browserSession(sid), data, Math.max(1, ttlMs));
+  async getBrowserSession(sid: string): Promise<string | null> {
+    const key = this.keys.browserSession(sid);
+    const sealed = await this.backend.get(key);
+    if (sealed !== null) return this.openOrNull(sealed, key);
+    return this.moveLegacyBrowserSession(sid);
   }
 
-  destroyBrowserSession(sid: string): Promise<void> {
-    return this.backend.del(this.keys.browserSession(sid));
+  async setBrowserSession(sid: string, data: string, ttlMs: number): Promise<void> {
+    const key = this.keys.browserSession(sid);
+    await this.backend.set(key, this.options.cipher.seal(data, key), Math.max(1, ttlMs));
+  }
+
+  async destroyBrowserSession(sid: string): Promise<void> {
+    await this.backend.del(this.keys.browserSession(sid));
+    await this.backend.del(this.keys.legacyBrowserSession(sid));
+  }
+
+  async auditSealingKeys(bounds: { maxConnections: number; maxMs: number }): Promise<SealingAudit> {
+    const startedAt = performance.now();
+    const index = this.keys.connectionIndex();
+    const unreadable = new Map<string, SealingAudit['unreadable'][number]>();
+    let checked = 0;
+    let cursor = '0';
+    let complete = false;
+    for (;;) {
+      if (checked >= bounds.maxConnections || performance.now() - startedAt >= bounds.maxMs) break;
+      const step = await this.backend.scanMembers(index, cursor, AUDIT_BATCH);
+      const batch = step.members.slice(0, bounds.maxConnections - checked);
+      checked += batch.length;
+      const failures = await Promise.all(batch.map((member) => this.unreadableOf(...splitMember(member))));
+      for (const failure of failures) {
+        if (!failure) continue;
+        const name = `${failure.reason}:${failure.keyId}`;
+        const entry = unreadable.get(name) ?? { keyId: failure.keyId, reason: failure.reason, connections: 0 };
+        entry.connections += 1;
+        unreadable.set(name, entry);
+      }
+      cursor = step.cursor;
+      if (cursor === '0' && batch.length === step.members.length) {
+        complete = true;
+        break;
+      }
+    }
+    return { checked, complete, unreadable: [...unreadable.values()] };
   }
 
   async acquireLock(name: string, ttlMs: number): Promise<string | null> {
@@ -196,6 +299,41 @@ export class KvStore implements Store {
     return { channel: this.keys.connectionChanges(), message: `${provider}:${connectionId}` };
   }
 
+  /** A sealed flow state or session that no configured key opens reads as absent (fails closed). */
+  private openOrNull(sealed: string, key: string): string | null {
+    try {
+      return this.options.cipher.open(sealed, key);
+    } catch (err) {
+      if (err instanceof SealedValueError) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * A browser session of the first release (in the clear, under its id) is read once, moved under
+   * the hash of its id, sealed, with the TTL it had left, and its old key deleted.
+   */
+  private async moveLegacyBrowserSession(sid: string): Promise<string | null> {
+    const legacyKey = this.keys.legacyBrowserSession(sid);
+    const ttl = await this.backend.pttl(legacyKey);
+    if (ttl === -2) return null;
+    const data = await this.backend.getDel(legacyKey);
+    if (data === null) return null;
+    await this.setBrowserSession(sid, data, ttl > 0 ? ttl : LEGACY_SESSION_TTL_MS);
+    return data;
+  }
+
+  /** Why the connection's credentials do not open, or null when they do (or it is gone). */
+  private async unreadableOf(provider: string, connectionId: string): Promise<UnreadableCredentialError | null> {
+    try {
+      await this.getConnection(provider, connectionId);
+      return null;
+    } catch (err) {
+      if (isUnreadableCredential(err)) return err;
+      throw err;
+    }
+  }
+
   private async write(input: ConnectionInput, expectedVersion: number | null): Promise<Connection | null> {
     const { provider, connectionId, credentials } = input;
     const mainKey = this.keys.connection(provider, connectionId);
@@ -249,16 +387,27 @@ export class KvStore implements Store {
     };
   }
 
+  /**
+   * The stored fields with the credentials opened.
+   * @throws UnreadableCredentialError (409 `credential_unreadable`) naming the key id
+   */
   private decode(mainKey: string, accessKey: string, version: number, data: string, access: string | null): Connection {
     const meta = JSON.parse(data) as StoredMeta;
-    const { cipher } = this.options;
-    const secrets = JSON.parse(cipher.open(meta.secrets, mainKey)) as Credentials;
+    const open = (sealed: string, aad: string) => {
+      try {
+        return this.options.cipher.open(sealed, aad);
+      } catch (err) {
+        if (err instanceof SealedValueError) throw new UnreadableCredentialError(meta.provider, meta.connectionId, err);
+        throw err;
+      }
+    };
+    const secrets = JSON.parse(open(meta.secrets, mainKey)) as Credentials;
     const credentials: Credentials = { tokenType: meta.tokenType };
     if (secrets.refreshToken) credentials.refreshToken = secrets.refreshToken;
     if (secrets.idToken) credentials.idToken = secrets.idToken;
     if (secrets.apiKey) credentials.apiKey = secrets.apiKey;
     const unexpired = meta.expiresAt === null || meta.expiresAt > this.options.clock.now();
-    if (access && unexpired) credentials.accessToken = cipher.open(access, accessKey);
+    if (access && unexpired) credentials.accessToken = open(access, accessKey);
     const { secrets: _sealed, tokenType: _tokenType, ...rest } = meta;
     return { ...rest, version, credentials };
   }
@@ -269,6 +418,37 @@ function withoutAccessToken(credentials: Credentials): Credentials {
   return rest;
 }
 
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+/** The plaintext fields of a stored connection; its sealed parts are left out, unopened. */
+function infoOf(version: number, data: string): ConnectionInfo {
+  const { secrets: _sealed, tokenType: _tokenType, ...rest } = JSON.parse(data) as StoredMeta;
+  return { ...rest, version };
+}
+
+/** `provider:connectionId` (provider ids hold no ':'; connection ids may). */
+function splitMember(member: string): [string, string] {
+  const sep = member.indexOf(':');
+  return [member.slice(0, sep), member.slice(sep + 1)];
+}
+
+function parseLink(raw: string): StoredLink | null {
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? (parsed as StoredLink) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What a flow state keeps of the browser session that started it: a hash, domain-separated from
+ * the one that names the session's key, so that even an opened flow record names no session.
+ */
+function sessionBinding(sessionId: string): string {
+  return createHash('sha256').update('latchkey flow binding\0').update(sessionId).digest('base64url');
+}
+
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

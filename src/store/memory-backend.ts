@@ -79,6 +79,12 @@ export class MemoryBackend implements KvBackend {
     return true;
   }
 
+  async setIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.str(key) !== expected) return false;
+    this.put(key, value, ttlMs);
+    return true;
+  }
+
   async pexpireIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
     const entry = this.live(key);
     if (!entry || entry.value !== value) return false;
@@ -114,6 +120,12 @@ export class MemoryBackend implements KvBackend {
     return { version: main.version ?? 0, data: main.value, access: this.str(accessKey) };
   }
 
+  async readConnectionData(mainKey: string): Promise<Omit<StoredConnection, 'access'> | null> {
+    const main = this.live(mainKey);
+    if (!main || typeof main.value !== 'string') return null;
+    return { version: main.version ?? 0, data: main.value };
+  }
+
   async deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean> {
     const existed = this.live(mainKey) !== undefined;
     this.entries.delete(mainKey);
@@ -140,6 +152,15 @@ export class MemoryBackend implements KvBackend {
 
   async members(setKey: string): Promise<string[]> {
     return [...this.set_(setKey)];
+  }
+
+  /** The cursor is a position in the sorted members; a walk sees every member present throughout. */
+  async scanMembers(setKey: string, cursor: string, count: number): Promise<{ cursor: string; members: string[] }> {
+    const all = [...this.set_(setKey)].sort();
+    const from = Number(cursor) || 0;
+    const members = all.slice(from, from + count);
+    const next = from + count;
+    return { cursor: next >= all.length ? '0' : String(next), members };
   }
 
   async incrWindow(key: string, windowMs: number, by: number): Promise<{ count: number; ttlMs: number }> {

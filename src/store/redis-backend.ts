@@ -47,6 +47,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** Compare-and-set: a connect link is spent (or given back) only if nobody changed it meanwhile. */
+const SET_IF_EQUALS = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`;
+
 /** Compare-and-pexpire: only the holder of a lock extends it. */
 const PEXPIRE_IF_EQUALS = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -74,6 +83,7 @@ type Scripted = RedisClient & {
   lkReadConnection(main: string, access: string): Promise<[string | null, string, string | null] | null>;
   lkDeleteConnection(main: string, access: string, channel: string, message: string): Promise<number>;
   lkDelIfEquals(key: string, value: string): Promise<number>;
+  lkSetIfEquals(key: string, expected: string, value: string, ttlMs: string): Promise<number>;
   lkPexpireIfEquals(key: string, value: string, ttlMs: string): Promise<number>;
   lkIncrWindow(key: string, windowMs: string, by: string): Promise<[number, number]>;
 };
@@ -102,6 +112,7 @@ export class RedisBackend implements KvBackend {
     client.defineCommand('lkReadConnection', { numberOfKeys: 2, lua: READ_CONNECTION });
     client.defineCommand('lkDeleteConnection', { numberOfKeys: 2, lua: DELETE_CONNECTION });
     client.defineCommand('lkDelIfEquals', { numberOfKeys: 1, lua: DEL_IF_EQUALS });
+    client.defineCommand('lkSetIfEquals', { numberOfKeys: 1, lua: SET_IF_EQUALS });
     client.defineCommand('lkPexpireIfEquals', { numberOfKeys: 1, lua: PEXPIRE_IF_EQUALS });
     client.defineCommand('lkIncrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
     this.redis = client as Scripted;
@@ -144,6 +155,11 @@ export class RedisBackend implements KvBackend {
     return (await this.run(() => this.redis.lkDelIfEquals(key, value))) === 1;
   }
 
+  async setIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    return (await this.run(() => this.redis.lkSetIfEquals(key, expected, value, ttl))) === 1;
+  }
+
   async pexpireIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
     const ttl = String(Math.max(1, Math.ceil(ttlMs)));
     return (await this.run(() => this.redis.lkPexpireIfEquals(key, value, ttl))) === 1;
@@ -182,6 +198,12 @@ export class RedisBackend implements KvBackend {
     return { version: Number(row[0] ?? 0), data: row[1], access: row[2] ?? null };
   }
 
+  async readConnectionData(mainKey: string): Promise<Omit<StoredConnection, 'access'> | null> {
+    const [version, data] = await this.run(() => this.redis.hmget(mainKey, 'v', 'd'));
+    if (!data) return null;
+    return { version: Number(version ?? 0), data };
+  }
+
   async deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean> {
     return (
       (await this.run(() => this.redis.lkDeleteConnection(mainKey, accessKey, notice.channel, notice.message))) > 0
@@ -198,6 +220,11 @@ export class RedisBackend implements KvBackend {
 
   members(setKey: string): Promise<string[]> {
     return this.run(() => this.redis.smembers(setKey));
+  }
+
+  async scanMembers(setKey: string, cursor: string, count: number): Promise<{ cursor: string; members: string[] }> {
+    const [next, members] = await this.run(() => this.redis.sscan(setKey, cursor, 'COUNT', count));
+    return { cursor: next, members };
   }
 
   async incrWindow(key: string, windowMs: number, by: number): Promise<{ count: number; ttlMs: number }> {

@@ -19,6 +19,13 @@ export interface AccountInfo {
   label?: string;
 }
 
+/**
+ * A connection's non-secret fields: kept in the clear beside its sealed credentials, so that
+ * listing and reading one never decrypt anything, and a connection whose credentials no
+ * configured key opens is still listed (SECURITY.md 26).
+ */
+export type ConnectionInfo = Omit<Connection, 'credentials'>;
+
 export interface Connection {
   provider: string;
   connectionId: string;
@@ -40,6 +47,10 @@ export interface Connection {
 /** What a writer supplies; the store sets `version`. */
 export type ConnectionInput = Omit<Connection, 'version'>;
 
+/**
+ * A flow in progress. Stored sealed with the credential cipher under a hash of `state`; the
+ * browser session is kept only as a hash inside the sealed record (SECURITY.md 20).
+ */
 export interface FlowState {
   state: string;
   provider: string;
@@ -64,6 +75,37 @@ export interface ConnectSession {
   returnTo?: string;
   createdAt: number;
   expiresAt: number;
+}
+
+/**
+ * What taking a connect link found. `used`: taken before (remembered for
+ * {@link SPENT_LINK_MEMORY_MS} after its use); `expired`: its 15 minutes are over (remembered as
+ * long after its expiry); `unknown`: no such link, or forgotten since. `other_provider`: the link
+ * is good but for another provider; it was left as it was.
+ */
+export type ConnectSessionTake =
+  | { kind: 'ok'; session: ConnectSession }
+  | { kind: 'used' }
+  | { kind: 'expired' | 'unknown' }
+  | { kind: 'other_provider'; provider: string };
+
+/**
+ * What taking a flow state found. `other_session`: the state is live but was started by another
+ * browser session; it was left in place, untouched, so that its own browser can still finish.
+ */
+export type FlowStateTake = { kind: 'ok'; flow: FlowState } | { kind: 'unknown' } | { kind: 'other_session' };
+
+/**
+ * What a bounded look at the stored connections found about the keys that sealed them: see
+ * {@link Store.auditSealingKeys}.
+ */
+export interface SealingAudit {
+  /** Connections looked at. */
+  checked: number;
+  /** False when the bound (records or time) stopped the look before the end. */
+  complete: boolean;
+  /** Connections whose credentials do not open, by the key id they name and why. */
+  unreadable: Array<{ keyId: string; reason: 'unknown_key' | 'wrong_key' | 'malformed'; connections: number }>;
 }
 
 export interface RateWindow {
@@ -91,8 +133,16 @@ export interface ConnectionChangeListener {
 export interface Store {
   readonly kind: 'memory' | 'redis';
 
+  /**
+   * The connection with its credentials opened.
+   * @throws AppError `credential_unreadable` (409, an {@link UnreadableCredentialError} naming the
+   *   key id) when no configured key opens its credentials
+   */
   getConnection(provider: string, connectionId: string): Promise<Connection | null>;
-  listConnections(provider?: string): Promise<Connection[]>;
+  /** The connection's plaintext fields only: never decrypts, so never fails on a key. */
+  getConnectionInfo(provider: string, connectionId: string): Promise<ConnectionInfo | null>;
+  /** Ordered by (provider, connection id); from the plaintext fields only, like {@link getConnectionInfo}. */
+  listConnections(provider?: string): Promise<ConnectionInfo[]>;
   /** Creates or replaces a connection unconditionally (a new authorization). */
   saveConnection(input: ConnectionInput): Promise<Connection>;
   /**
@@ -102,18 +152,39 @@ export interface Store {
   updateConnection(input: ConnectionInput, expectedVersion: number): Promise<Connection | null>;
   deleteConnection(provider: string, connectionId: string): Promise<boolean>;
 
-  /** Lives at most 10 minutes. */
+  /** Lives at most 10 minutes; sealed, under a hash of the state. */
   saveFlowState(flow: FlowState): Promise<void>;
-  /** Returns and deletes in one step: a state is good for one use only. */
-  takeFlowState(state: string): Promise<FlowState | null>;
+  /**
+   * Check-then-take: the flow of `state` if it is live and was started by the browser session
+   * `expected.sessionId`, deleted in the same step (compare-and-delete on the sealed value, so of
+   * concurrent takes exactly one gets it). A state of another session is left as it was.
+   */
+  takeFlowState(state: string, expected: { sessionId: string }): Promise<FlowStateTake>;
 
   /** Stored under a hash of the token, never the token itself. */
   saveConnectSession(token: string, session: ConnectSession): Promise<void>;
-  takeConnectSession(token: string): Promise<ConnectSession | null>;
+  /**
+   * Spends a connect link: a live, unused link (for `expected.provider`, when given) is replaced
+   * by a used marker in one compare-and-set, so of concurrent takes exactly one gets it, and a
+   * later take is told `used` for {@link SPENT_LINK_MEMORY_MS}. Anything else is left as it was.
+   */
+  takeConnectSession(token: string, expected?: { provider: string }): Promise<ConnectSessionTake>;
+  /** Gives back a link this instance took but could not use (the flow could not be written). */
+  restoreConnectSession(token: string, session: ConnectSession): Promise<void>;
 
+  /**
+   * express-session data, sealed, under a hash of the session id. A session no configured key
+   * opens reads as no session (a fresh one starts).
+   */
   getBrowserSession(sid: string): Promise<string | null>;
   setBrowserSession(sid: string, data: string, ttlMs: number): Promise<void>;
   destroyBrowserSession(sid: string): Promise<void>;
+
+  /**
+   * Looks at up to `maxConnections` stored connections, for at most about `maxMs`, and reports
+   * those whose credentials no configured key opens (start-up warning). Never throws on a key.
+   */
+  auditSealingKeys(bounds: { maxConnections: number; maxMs: number }): Promise<SealingAudit>;
 
   /** A lock whose value is unique to its holder; null when someone else holds it. */
   acquireLock(name: string, ttlMs: number): Promise<string | null>;
@@ -149,3 +220,5 @@ export interface Store {
 
 export const FLOW_STATE_MAX_AGE_MS = 10 * 60 * 1000;
 export const CONNECT_SESSION_TTL_MS = 15 * 60 * 1000;
+/** How long a used (or expired) connect link is remembered as such, so that it says so. */
+export const SPENT_LINK_MEMORY_MS = 60 * 60 * 1000;

@@ -1,4 +1,5 @@
-import type { Connection, ConnectionInput, Store } from '../store';
+import { isUnreadableCredential, type Connection, type ConnectionInput, type Store } from '../store';
+import type { SealedValueError } from '../store/encryption';
 import { refreshLockName } from '../client/refresh-lock';
 
 /** What a run did, connection by connection. Counts only: a report never holds a secret. */
@@ -11,6 +12,10 @@ export interface ReencryptReport {
   gone: number;
   /** Not written: their refresh stayed locked, or their version kept moving. Run again. */
   failed: number;
+  /** Not written: no configured key opens their credentials (left as they are). */
+  unreadable: number;
+  /** The key ids those name, and why each does not open; ids, never key material. */
+  unreadableKeys: Array<{ keyId: string; reason: SealedValueError['reason'] }>;
 }
 
 export interface ReencryptOptions {
@@ -24,7 +29,8 @@ export interface ReencryptOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-type Outcome = 'reencrypted' | 'gone' | 'failed';
+type Outcome =
+  'reencrypted' | 'gone' | 'failed' | { unreadable: { keyId: string; reason: SealedValueError['reason'] } };
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -51,8 +57,13 @@ async function reencryptOne(
     const token = await store.acquireLock(lock, options.lockTtlMs);
     if (!token) continue;
     try {
-      const current = await store.getConnection(provider, connectionId);
+      const current = await store.getConnection(provider, connectionId).catch((err: unknown) => {
+        if (isUnreadableCredential(err)) return { unreadable: { keyId: err.keyId, reason: err.reason } };
+        throw err;
+      });
       if (!current) return 'gone';
+      if ('unreadable' in current) return current;
+      // The whole record is written back: its plaintext fields as read, its secrets sealed anew.
       if (await store.updateConnection(withoutVersion(current), current.version)) return 'reencrypted';
     } finally {
       await store.releaseLock(lock, token);
@@ -63,10 +74,11 @@ async function reencryptOne(
 
 /**
  * Seals every stored connection with the current first encryption key now, instead of on its
- * next write (key rotation: add the new key first, run this, then remove the old key).
+ * next write (key rotation: add the new key first, run this, then remove the old key). The list
+ * comes from the plaintext fields, so a connection that no configured key opens is counted as
+ * `unreadable` (with the key id it names) and the others are still re-encrypted.
  *
- * @throws when a connection cannot be opened with any configured key (the key that sealed it
- *   was removed), or when the store is unavailable
+ * @throws when the store is unavailable
  */
 export async function reencryptConnections(store: Store, options: ReencryptOptions = {}): Promise<ReencryptReport> {
   const settings = {
@@ -75,9 +87,23 @@ export async function reencryptConnections(store: Store, options: ReencryptOptio
     lockTtlMs: options.lockTtlMs ?? 5000,
   };
   const connections = await store.listConnections();
-  const report: ReencryptReport = { total: connections.length, reencrypted: 0, gone: 0, failed: 0 };
+  const report: ReencryptReport = {
+    total: connections.length,
+    reencrypted: 0,
+    gone: 0,
+    failed: 0,
+    unreadable: 0,
+    unreadableKeys: [],
+  };
   for (const [i, c] of connections.entries()) {
-    report[await reencryptOne(store, c.provider, c.connectionId, settings)]++;
+    const outcome = await reencryptOne(store, c.provider, c.connectionId, settings);
+    if (typeof outcome === 'string') report[outcome]++;
+    else {
+      report.unreadable++;
+      const { keyId, reason } = outcome.unreadable;
+      if (!report.unreadableKeys.some((k) => k.keyId === keyId && k.reason === reason))
+        report.unreadableKeys.push({ keyId, reason });
+    }
     options.onProgress?.(i + 1, connections.length);
   }
   return report;

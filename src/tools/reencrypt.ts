@@ -8,7 +8,8 @@ import { reencryptConnections } from './reencrypt-connections';
 /**
  * `npm run reencrypt` (in the image: `node dist/tools/reencrypt.js`): re-encrypts every stored
  * connection with the first key of TOKEN_ENCRYPTION_KEYS, reading the same environment as the
- * server. Prints counts only; exits 1 when a connection could not be re-encrypted.
+ * server. Prints counts and key ids only; exits 1 when a connection could not be re-encrypted
+ * (busy the whole time, or sealed with a key that is not configured).
  */
 export async function main(
   env: Record<string, string | undefined> = process.env,
@@ -44,10 +45,23 @@ export async function main(
       },
     });
     out.write(
-      `connections: ${report.total}, re-encrypted: ${report.reencrypted}, gone meanwhile: ${report.gone}, failed: ${report.failed}\n`,
+      `connections: ${report.total}, re-encrypted: ${report.reencrypted}, gone meanwhile: ${report.gone}, failed: ${report.failed}, unreadable: ${report.unreadable}\n`,
     );
     if (report.failed) out.write('Some connections were busy the whole time: run the command again.\n');
-    return report.failed ? 1 : 0;
+    if (report.unreadable) {
+      const keys = report.unreadableKeys.map((k) =>
+        k.reason === 'unknown_key'
+          ? `unknown key "${k.keyId}"`
+          : k.reason === 'wrong_key'
+            ? `key "${k.keyId}", which the configured key of that id does not open`
+            : 'a malformed value',
+      );
+      out.write(
+        `${report.unreadable} connection(s) were left as they are: sealed with ${keys.join(', ')}. ` +
+          'Add the key that sealed them to TOKEN_ENCRYPTION_KEYS (after the first) and run again, or delete those connections.\n',
+      );
+    }
+    return report.failed || report.unreadable ? 1 : 0;
   } catch (err) {
     // The message names a key id or the store, never a value.
     out.write(`Re-encryption stopped: ${(err as Error).message}\n`);

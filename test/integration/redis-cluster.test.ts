@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { FakeClock, systemClock } from '../../src/clock';
 import { createSandbox, type Sandbox } from '../../src/sandbox/sandbox';
 import { AppError } from '../../src/errors';
+import type { EncryptionKey } from '../../src/config';
 import { CredentialCipher } from '../../src/store';
 import { KvStore } from '../../src/store/kv-store';
 import { RedisBackend } from '../../src/store/redis-backend';
@@ -23,6 +24,7 @@ import {
 import { FeedRecorder, storeContract } from '../helpers/store-contract';
 import { connectionInput } from '../helpers/seed';
 import { feedName, killPubSubConnection } from '../helpers/redis-feed';
+import { dumpRedis } from '../helpers/redis-dump';
 
 let fixture: RedisClusterFixture;
 
@@ -31,13 +33,18 @@ beforeAll(async () => {
 }, 20_000);
 afterAll(async () => fixture?.stop());
 
-async function openClusterStore(clock: FakeClock, prefix: string, subscriberName?: string) {
+async function openClusterStore(
+  clock: FakeClock,
+  prefix: string,
+  subscriberName?: string,
+  keys: EncryptionKey[] = [testEncryptionKey()],
+) {
   const client = createRedisClient({ redisClusterNodes: fixture.nodes }) as Cluster;
   client.on('error', () => {});
   if (!(await waitForReady(client, 5000))) throw new Error('the cluster client did not become ready');
   const store = new KvStore({
     backend: new RedisBackend(client, { subscriber: { name: subscriberName } }),
-    cipher: new CredentialCipher([testEncryptionKey()]),
+    cipher: new CredentialCipher(keys),
     clock,
     prefix,
   });
@@ -49,15 +56,21 @@ storeContract(
   async (clock) => {
     const prefix = uniquePrefix('cluster');
     const name = feedName('cluster');
-    const { client, store } = await openClusterStore(clock, prefix, name);
+    const key = testEncryptionKey();
+    const { client, store } = await openClusterStore(clock, prefix, name, [key]);
     const peers: KvStore[] = [];
+    const raw = await openClusterStore(clock, prefix, undefined, [key]);
+    peers.push(raw.store);
     return {
       store,
-      peer: async () => {
-        const opened = await openClusterStore(clock, prefix);
+      peer: async (keys = [key]) => {
+        const opened = await openClusterStore(clock, prefix, undefined, keys);
         peers.push(opened.store);
         return opened.store;
       },
+      backend: new RedisBackend(raw.client),
+      prefix,
+      dump: async () => dumpRedis(client, await clusterKeysUnder(client, prefix)),
       // The subscriber sits on one master, whichever: look on each.
       killFeed: async () => {
         expect(await killPubSubConnection(client.nodes('master'), name)).toBe(1);

@@ -1,26 +1,29 @@
+import type { EncryptionKey } from '../../src/config';
 import { CredentialCipher } from '../../src/store';
 import { KvStore } from '../../src/store/kv-store';
 import { RedisBackend } from '../../src/store/redis-backend';
-import { createRedisClient } from '../../src/store/redis-client';
+import { createRedisClient, waitForReady } from '../../src/store/redis-client';
 import { testEncryptionKey } from '../helpers/keys';
 import { deleteUnder, keysUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { storeContract } from '../helpers/store-contract';
 import { FakeClock } from '../../src/clock';
 import { connectionInput } from '../helpers/seed';
 import { feedName, killPubSubConnection } from '../helpers/redis-feed';
+import { dumpRedis } from '../helpers/redis-dump';
 
 storeContract(
   'redis',
   async (clock) => {
     const prefix = uniquePrefix('store');
     const name = feedName('store');
+    const key = testEncryptionKey();
     const opened: Array<{ client: ReturnType<typeof createRedisClient>; store: KvStore }> = [];
-    const open = async (subscriberName?: string) => {
+    const open = async (subscriberName?: string, keys: EncryptionKey[] = [key]) => {
       const client = createRedisClient({ redisUrl: TEST_REDIS_URL });
       client.on('error', () => {});
       const store = new KvStore({
         backend: new RedisBackend(client, { subscriber: { name: subscriberName } }),
-        cipher: new CredentialCipher([testEncryptionKey()]),
+        cipher: new CredentialCipher(keys),
         clock,
         prefix,
       });
@@ -30,15 +33,21 @@ storeContract(
     };
     const store = await open(name);
     const raw = rawRedis();
+    const backendClient = createRedisClient({ redisUrl: TEST_REDIS_URL });
+    if (!(await waitForReady(backendClient, 5000))) throw new Error('Redis did not become ready');
     return {
       store,
-      peer: () => open(),
+      peer: (keys) => open(undefined, keys),
+      backend: new RedisBackend(backendClient),
+      prefix,
+      dump: async () => dumpRedis(raw, await keysUnder(raw, prefix)),
       killFeed: async () => {
         expect(await killPubSubConnection([raw], name)).toBe(1);
       },
       cleanup: async () => {
         await deleteUnder(raw, prefix);
         raw.disconnect();
+        await backendClient.quit();
         for (const o of opened) await o.store.close();
       },
     };

@@ -106,7 +106,7 @@ describe('re-encrypting every connection with the first key', () => {
     expect((await onlyNew.getConnection('videoask', 'c1'))?.updatedAt).toBe(oauth('c1').updatedAt);
 
     expect(printed).toContain('with key "new"');
-    expect(printed).toContain('connections: 3, re-encrypted: 3, gone meanwhile: 0, failed: 0');
+    expect(printed).toContain('connections: 3, re-encrypted: 3, gone meanwhile: 0, failed: 0, unreadable: 0');
     expect(printed).not.toMatch(/canary|base64|[A-Za-z0-9+/]{43}=/);
     expect(printed).not.toContain(newKey.key.toString('base64'));
   });
@@ -131,7 +131,7 @@ describe('re-encrypting every connection with the first key', () => {
     });
     const report = await reencryptConnections(racing, { pauseMs: 1 });
     expect(raced).toBe(true);
-    expect(report).toEqual({ total: 3, reencrypted: 3, gone: 0, failed: 0 });
+    expect(report).toEqual({ total: 3, reencrypted: 3, gone: 0, failed: 0, unreadable: 0, unreadableKeys: [] });
     expect(await sealedKeyIds()).toEqual(['new', 'new', 'new', 'new', 'new']);
     expect((await store.getConnection('videoask', 'c1'))?.credentials.refreshToken).toBe('canary-rt-new');
   });
@@ -143,7 +143,7 @@ describe('re-encrypting every connection with the first key', () => {
     const versionBefore = (await store.getConnection('videoask', 'c2'))!.version;
 
     const busy = await reencryptConnections(store, { attempts: 3, pauseMs: 1 });
-    expect(busy).toEqual({ total: 3, reencrypted: 2, gone: 0, failed: 1 });
+    expect(busy).toEqual({ total: 3, reencrypted: 2, gone: 0, failed: 1, unreadable: 0, unreadableKeys: [] });
     expect((await store.getConnection('videoask', 'c2'))!.version).toBe(versionBefore);
     expect(await store.isLocked(lock)).toBe(true);
 
@@ -153,6 +153,8 @@ describe('re-encrypting every connection with the first key', () => {
       reencrypted: 3,
       gone: 0,
       failed: 0,
+      unreadable: 0,
+      unreadableKeys: [],
     });
     expect(await sealedKeyIds()).toEqual(['new', 'new', 'new', 'new', 'new']);
   });
@@ -171,6 +173,7 @@ describe('re-encrypting every connection with the first key', () => {
     );
     expect(failed?.code).toBe(1);
     expect(failed?.stdout).toContain('unknown key "old"');
+    expect(failed?.stdout).toContain('connections: 3, re-encrypted: 0, gone meanwhile: 0, failed: 0, unreadable: 3');
     expect(`${failed?.stdout}${failed?.stderr}`).not.toContain('canary');
     expect(await sealedKeyIds()).toEqual(['old', 'old', 'old', 'old', 'old']);
 
@@ -180,5 +183,35 @@ describe('re-encrypting every connection with the first key', () => {
     });
     expect(ok.stdout).toContain('re-encrypted: 3');
     expect(await sealedKeyIds()).toEqual(['new', 'new', 'new', 'new', 'new']);
+  });
+  it('re-encrypts the connections it can open, counts the others as unreadable by key id, and leaves them as they are', async () => {
+    const lost = testEncryptionKey('lost');
+    const writer = await storeWith([lost]);
+    await writer.saveConnection(oauth('c4'));
+    const store = await storeWith([newKey, oldKey]);
+    const report = await reencryptConnections(store, { pauseMs: 1 });
+    expect(report).toEqual({
+      total: 4,
+      reencrypted: 3,
+      gone: 0,
+      failed: 0,
+      unreadable: 1,
+      unreadableKeys: [{ keyId: 'lost', reason: 'unknown_key' }],
+    });
+    expect(await sealedKeyIds()).toEqual(['new', 'new', 'new', 'new', 'lost', 'lost', 'new']);
+    expect((await (await storeWith([lost])).getConnection('videoask', 'c4'))?.credentials).toEqual(
+      oauth('c4').credentials,
+    );
+  });
+
+  it('keeps every plaintext field of a connection it rewrites (status, scopes, account, times)', async () => {
+    const writer = await storeWith([oldKey]);
+    await writer.saveConnection(
+      oauth('c5', { status: 'reauth_required', scopes: ['a', 'b'], lastRefreshedAt: clock.now() - 5000 }),
+    );
+    const before = await writer.getConnectionInfo('videoask', 'c5');
+    await reencryptConnections(await storeWith([newKey, oldKey]), { pauseMs: 1 });
+    const after = await (await storeWith([newKey])).getConnectionInfo('videoask', 'c5');
+    expect(after).toEqual({ ...before, version: before!.version + 1 });
   });
 });
