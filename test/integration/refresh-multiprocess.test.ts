@@ -1,4 +1,7 @@
 import { startHarness, type Harness } from '../helpers/harness';
+import { watchLock } from '../helpers/lock-watch';
+import { startProviderGate, tokenRequests, type ProviderGate } from '../helpers/provider-gate';
+import { rawRedis } from '../helpers/redis';
 import {
   refreshTokensSent,
   seedConnection,
@@ -10,16 +13,19 @@ import {
 
 /**
  * Two real Latchkey processes sharing Redis, against the strict-rotation sandbox (a reused
- * refresh token revokes the family): SECURITY.md §13 and §16.
+ * refresh token revokes the family): SECURITY.md §13 and §16. The processes reach the sandbox
+ * through a gate, so a test decides when the token endpoint answers instead of racing a delay.
  */
 describe('refresh across Latchkey processes sharing Redis', () => {
-  const LOCK_TTL_MS = 800;
+  /** A heartbeat every 500 ms: a holder loses its lock only after a stall of a second. */
+  const LOCK_TTL_MS = 1500;
   let h: Harness;
+  let gate: ProviderGate;
   let processes: LatchkeyProcess[] = [];
 
   const spawnLatchkey = (extra: Partial<LatchkeyProcessOptions> = {}) =>
     startLatchkeyProcess({
-      sandboxUrl: h.sandboxUrl,
+      sandboxUrl: gate.url,
       prefix: h.prefix,
       encryptionKeys: h.config.tokenEncryptionKeys,
       env: { TOKEN_REQUEST_TIMEOUT_MS: '5000', REFRESH_LOCK_TTL_MS: String(LOCK_TTL_MS), LOG_LEVEL: 'error' },
@@ -31,17 +37,16 @@ describe('refresh across Latchkey processes sharing Redis', () => {
 
   beforeAll(async () => {
     h = await startHarness({ sandbox: { rotation: 'strict' } });
+    gate = await startProviderGate(h.sandboxUrl);
     await Promise.all([spawnLatchkey(), spawnLatchkey()]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.kill('SIGKILL')));
     processes = [];
+    await gate.close();
     await h.close();
   });
-  beforeEach(() => {
-    h.sandbox.reset();
-    h.sandbox.options.tokenDelayMs = 0;
-  });
+  beforeEach(() => h.sandbox.reset());
 
   const first = () => processes[0]!;
   const second = () => processes[1]!;
@@ -92,10 +97,25 @@ describe('refresh across Latchkey processes sharing Redis', () => {
       expiresAt: Date.now() - 1000,
       now: Date.now(),
     });
-    h.sandbox.options.tokenDelayMs = LOCK_TTL_MS * 2.5;
-    await burst('two-proc-slow');
+    const redis = rawRedis();
+    const lock = watchLock(redis, `${h.prefix}lock:{refresh:videoask:two-proc-slow}`);
+    const hold = gate.hold({ match: tokenRequests, stage: 'response' });
+    try {
+      const calls = burst('two-proc-slow');
+      // Four heartbeats: the token request has outlived the lock's TTL, and only they kept the lock.
+      // A second token request (the lock lapsed, the other process took it) ends the wait at once.
+      await waitUntil(() => lock.heartbeats >= 4 || hold.count >= 2, 15_000);
+      await hold.release();
+      await calls;
+      expect(hold.count).toBe(1);
+      expect(lock.heartbeats).toBeGreaterThanOrEqual(4);
+      expect(lock.holders).toBe(1);
+    } finally {
+      await hold.release();
+      await lock.stop();
+      redis.disconnect();
+    }
     expect(refreshTokensSent(h.sandbox)).toEqual([seeded.refreshToken]);
-    h.sandbox.options.tokenDelayMs = 0;
     await expectConnectionRefreshable('two-proc-slow');
     const sent = refreshTokensSent(h.sandbox);
     expect(sent).toHaveLength(2);
@@ -103,23 +123,31 @@ describe('refresh across Latchkey processes sharing Redis', () => {
   });
 
   it('when a process is killed after the provider answered but before the write, the next refresh shows reauth_required, without hanging', async () => {
-    await seedConnection(h.store, h.sandbox, {
+    const seeded = await seedConnection(h.store, h.sandbox, {
       connectionId: 'crash-before-write',
       expiresAt: Date.now() - 1000,
       now: Date.now(),
     });
     const victim = await spawnLatchkey();
-    h.sandbox.options.tokenDelayMs = 1000; // the sandbox rotates the token after this, whoever is still listening
-    const pending = getToken(victim, 'crash-before-write').catch(() => null);
-    await waitUntil(() => h.sandbox.stats.refreshGrants === 1);
-    await victim.kill('SIGKILL');
-    await pending;
+    // The sandbox rotates the refresh token at once; its answer waits at the gate until the victim is dead.
+    const hold = gate.hold({ match: tokenRequests, stage: 'response' });
+    try {
+      const pending = getToken(victim, 'crash-before-write').catch(() => null);
+      await hold.arrival(1);
+      await victim.kill('SIGKILL');
+      await pending;
+    } finally {
+      await hold.release();
+    }
+    expect(refreshTokensSent(h.sandbox)).toEqual([seeded.refreshToken]);
+    expect((await h.store.getConnection('videoask', 'crash-before-write'))?.version).toBe(seeded.connection.version);
 
     // The peer waits out the dead holder's lock, refreshes with the rotated-away token: invalid_grant.
     const answer = await getToken(first(), 'crash-before-write');
     expect(answer.status).toBe(409);
     expect(answer.body.error?.code).toBe('reauth_required');
     expect(answer.headers.get('latchkey-error')).toBe('reauth_required');
+    expect(refreshTokensSent(h.sandbox)).toEqual([seeded.refreshToken, seeded.refreshToken]);
 
     const view = await first().call('GET', '/connections/videoask/crash-before-write');
     expect(((await view.json()) as { status: string }).status).toBe('reauth_required');
