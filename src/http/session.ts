@@ -46,8 +46,11 @@ declare module 'express-session' {
 const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
- * express-session on Latchkey's own Store, so sessions share the one Redis connection. A store
- * failure is an error, never a silently empty session: the request fails closed (503).
+ * express-session on Latchkey's own Store, so sessions share the one Redis connection. The store
+ * seals each session (it holds the connect-session binding and CSRF tokens) and keys it by a hash
+ * of the session id, never the id (SECURITY.md 20); a session it cannot open reads as none, so a
+ * fresh one starts. A store failure is an error, never a silently empty session: the request
+ * fails closed (503).
  */
 export class LatchkeySessionStore extends session.Store {
   constructor(private readonly store: Store) {
