@@ -464,7 +464,7 @@ function checkProviders(
     if (!(err instanceof ProviderConfigError)) throw err;
     problems.push(...err.problems);
   }
-  const known = registry ?? buildProviderRegistry(env, []);
+  const known = registry ?? builtInProviders(env);
   for (const provider of known.list()) {
     if (provider.authMode !== 'oauth2') continue;
     const prefix = providerEnvPrefix(provider.id);
@@ -498,7 +498,7 @@ function checkPlaceholders(
   problems: string[],
 ): void {
   const names = new Set(Object.keys(envSchema.shape));
-  for (const provider of (providers ?? buildProviderRegistry(env, [])).list()) {
+  for (const provider of (providers ?? builtInProviders(env)).list()) {
     for (const suffix of PROVIDER_VARIABLES) names.add(`${providerEnvPrefix(provider.id)}${suffix}`);
   }
   // A variable with a problem of its own already is not reported twice.
@@ -539,4 +539,18 @@ function parseEncryptionKeys(items: string[], problems: string[]): EncryptionKey
 function splitHostPort(s: string): { host: string; port: number } {
   const i = s.lastIndexOf(':');
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
+/**
+ * The built-in catalog, for naming the per-provider variables when the full registry could not
+ * be built. A problem in the environment's own provider variables (an invalid `<ID>_ENABLED`) is
+ * already in the report; the catalog without them still names every variable.
+ */
+function builtInProviders(env: Readonly<Record<string, string | undefined>>): ProviderRegistry {
+  try {
+    return buildProviderRegistry(env, []);
+  } catch (err) {
+    if (!(err instanceof ProviderConfigError)) throw err;
+    return buildProviderRegistry({}, []);
+  }
 }

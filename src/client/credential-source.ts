@@ -17,7 +17,7 @@ export interface CredentialSourceDeps extends Omit<RefreshCoordinatorDeps, 'sett
 export function authHeaderFor(provider: Provider, connection: Connection): AuthHeader | null {
   if (provider.authMode === 'api_key') {
     const key = connection.credentials.apiKey;
-    return key ? { name: provider.apiKey.header, value: provider.apiKey.format.replace('{key}', key) } : null;
+    return key ? { name: provider.apiKey.header, value: provider.apiKey.format.replace('{key}', () => key) } : null;
   }
   const token = connection.credentials.accessToken;
   return token ? { name: 'Authorization', value: `${connection.credentials.tokenType ?? 'Bearer'} ${token}` } : null;

@@ -107,6 +107,13 @@ describe('the start-up report', () => {
     expect(report).not.toContain('a-webhook-secret-long-enough');
   });
 
+  it('keeps every other problem when a provider switch itself is invalid', () => {
+    const problems = problemsOf({ ...productionEnv(), PORT: 'x', WEBINARGEEK_ENABLED: 'maybe', LOG_LEVEL: 'loud' });
+    expect(problems.some((p) => p.startsWith('PORT '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('LOG_LEVEL '))).toBe(true);
+    expect(problems.some((p) => /WEBINARGEEK_ENABLED/.test(p))).toBe(true);
+  });
+
   it('prints the whole report in the error message, one problem a line', () => {
     try {
       parseConfig({ PORT: 'x', LOG_LEVEL: 'loud' });
