@@ -13,6 +13,7 @@ import { createFailedAttempts } from './guards/failed-attempts';
 import { browserRateKey, createRateLimiter, serviceRateKey } from './guards/rate-limit';
 import { requireApiKey, serviceAccessFloor } from './http/api-auth';
 import { connectRoutes } from './http/connect-routes';
+import { connectionWriteRoutes } from './http/connection-write-routes';
 import { errorMiddleware } from './http/errors';
 import { opsRoutes } from './http/ops-routes';
 import { providerRoutes } from './http/provider-routes';
@@ -170,6 +171,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   );
   app.use(tokenRoutes({ providers, credentials }));
   app.use(serviceRoutes({ ...flow, credentials }));
+  app.use(connectionWriteRoutes(flow));
   app.use(providerRoutes({ providers }));
 
   const session = sessionMiddleware(config, store);

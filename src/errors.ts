@@ -15,6 +15,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   reauth_required: 409,
   credential_unreadable: 409,
+  connection_incomplete: 409,
   link_expired: 410,
   payload_too_large: 413,
   rate_limited: 429,

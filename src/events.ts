@@ -4,7 +4,8 @@ export type ConnectionEventType =
   | 'connection.refreshed'
   | 'connection.refresh_failed'
   | 'connection.reauth_required'
-  | 'connection.deleted';
+  | 'connection.deleted'
+  | 'connection.metadata_updated';
 
 export interface ConnectionEvent {
   type: ConnectionEventType;

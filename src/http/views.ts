@@ -10,6 +10,9 @@ export interface ConnectionView {
   created_at: string;
   updated_at: string;
   last_refreshed_at: string | null;
+  config: Connection['config'];
+  metadata: Connection['metadata'];
+  account: { id: string | null; label: string | null } | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -25,5 +28,8 @@ export function toConnectionView(c: ConnectionInfo): ConnectionView {
     created_at: new Date(c.createdAt).toISOString(),
     updated_at: new Date(c.updatedAt).toISOString(),
     last_refreshed_at: iso(c.lastRefreshedAt),
+    config: { ...c.config },
+    metadata: { ...c.metadata },
+    account: c.account ? { id: c.account.id ?? null, label: c.account.label ?? null } : null,
   };
 }

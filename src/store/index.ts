@@ -8,6 +8,7 @@ import { createRedisClient, hasRedis, type RedisClient } from './redis-client';
 import type { Store } from './types';
 
 export * from './types';
+export * from './connection-values';
 export { CredentialCipher, SealedValueError } from './encryption';
 export { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
 

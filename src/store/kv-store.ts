@@ -11,6 +11,8 @@ import {
   type ConnectSessionTake,
   type Connection,
   type ConnectionChangeListener,
+  type ConnectionConfig,
+  type ConnectionMetadata,
   type ConnectionInfo,
   type ConnectionInput,
   type Credentials,
@@ -22,7 +24,10 @@ import {
 } from './types';
 
 /** The part of a connection kept in the clear: what the service API shows, and nothing secret. */
-type StoredMeta = Omit<Connection, 'version' | 'credentials'> & {
+type StoredMeta = Omit<Connection, 'version' | 'credentials' | 'config' | 'metadata'> & {
+  /** Absent in records of the first release. */
+  config?: ConnectionConfig;
+  metadata?: ConnectionMetadata;
   tokenType?: string;
   /** Sealed `{ refreshToken, idToken, apiKey }`. */
   secrets: string;
@@ -354,6 +359,8 @@ export class KvStore implements Store {
       updatedAt: input.updatedAt,
       lastRefreshedAt: input.lastRefreshedAt,
       account: input.account,
+      config: input.config ?? {},
+      metadata: input.metadata ?? {},
       tokenType: credentials.tokenType,
       secrets: cipher.seal(
         JSON.stringify({
@@ -382,6 +389,8 @@ export class KvStore implements Store {
     await this.backend.addMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
     return {
       ...input,
+      config: meta.config ?? {},
+      metadata: meta.metadata ?? {},
       credentials: accessAlive ? { ...credentials } : withoutAccessToken(credentials),
       version,
     };
@@ -409,7 +418,7 @@ export class KvStore implements Store {
     const unexpired = meta.expiresAt === null || meta.expiresAt > this.options.clock.now();
     if (access && unexpired) credentials.accessToken = open(access, accessKey);
     const { secrets: _sealed, tokenType: _tokenType, ...rest } = meta;
-    return { ...rest, version, credentials };
+    return { ...withValues(rest), version, credentials };
   }
 }
 
@@ -421,7 +430,14 @@ function withoutAccessToken(credentials: Credentials): Credentials {
 /** The plaintext fields of a stored connection; its sealed parts are left out, unopened. */
 function infoOf(version: number, data: string): ConnectionInfo {
   const { secrets: _sealed, tokenType: _tokenType, ...rest } = JSON.parse(data) as StoredMeta;
-  return { ...rest, version };
+  return { ...withValues(rest), version };
+}
+
+/** A record written before connections carried config and metadata reads as having none. */
+function withValues<T extends { config?: ConnectionConfig; metadata?: ConnectionMetadata }>(
+  fields: T,
+): T & { config: ConnectionConfig; metadata: ConnectionMetadata } {
+  return { ...fields, config: fields.config ?? {}, metadata: fields.metadata ?? {} };
 }
 
 /** `provider:connectionId` (provider ids hold no ':'; connection ids may). */

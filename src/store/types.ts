@@ -38,14 +38,26 @@ export interface Connection {
   updatedAt: number;
   lastRefreshedAt: number | null;
   account: AccountInfo | null;
+  /** The provider's `connectionConfig` values, fixed at connect (plaintext: not secret). */
+  config: ConnectionConfig;
+  /**
+   * Values captured at connect or set by PATCH (plaintext: never secret), bounded by
+   * {@link checkMetadata}. A record of the first release reads as `{}`.
+   */
+  metadata: ConnectionMetadata;
   /** Bumped by every write; conditional writes compare it. */
   version: number;
   /** An expired access token is never returned (nor kept). */
   credentials: Credentials;
 }
 
-/** What a writer supplies; the store sets `version`. */
-export type ConnectionInput = Omit<Connection, 'version'>;
+export type ConnectionConfig = Record<string, string>;
+export type MetadataValue = string | number | boolean;
+export type ConnectionMetadata = Record<string, MetadataValue>;
+
+/** What a writer supplies; the store sets `version`. `config` and `metadata` default to `{}`. */
+export type ConnectionInput = Omit<Connection, 'version' | 'config' | 'metadata'> &
+  Partial<Pick<Connection, 'config' | 'metadata'>>;
 
 /**
  * A flow in progress. Stored sealed with the credential cipher under a hash of `state`; the

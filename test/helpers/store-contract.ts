@@ -126,6 +126,37 @@ export function storeContract(
       expect(await store.getConnection('videoask', 'nobody')).toBeNull();
     });
 
+    it('keeps config and metadata in the clear beside the sealed credentials, and a version-checked write replaces them', async () => {
+      const saved = await store.saveConnection(
+        connection({ config: { subdomain: 'acme' }, metadata: { organizationId: 'org-1', seats: 3, trial: false } }),
+      );
+      expect(saved).toMatchObject({
+        config: { subdomain: 'acme' },
+        metadata: { organizationId: 'org-1', seats: 3, trial: false },
+      });
+      expect(await store.getConnection('videoask', 'user-1')).toEqual(saved);
+      expect(await store.getConnectionInfo('videoask', 'user-1')).toMatchObject({
+        config: { subdomain: 'acme' },
+        metadata: { organizationId: 'org-1', seats: 3, trial: false },
+      });
+      expect((await store.listConnections())[0]).toMatchObject({ metadata: { organizationId: 'org-1' } });
+      // Plaintext: the values are readable in the stored record, the tokens are not.
+      const stored = JSON.stringify(await dump());
+      expect(stored).toContain('org-1');
+      expect(stored).not.toContain('rt-1');
+      const { version, ...input } = saved;
+      const updated = await store.updateConnection({ ...input, metadata: { organizationId: 'org-2' } }, version);
+      expect(updated?.metadata).toEqual({ organizationId: 'org-2' });
+      expect(await store.updateConnection({ ...input, metadata: {} }, version)).toBeNull();
+      expect((await store.getConnectionInfo('videoask', 'user-1'))?.metadata).toEqual({ organizationId: 'org-2' });
+    });
+
+    it('reads a connection written without config or metadata as having none', async () => {
+      const saved = await store.saveConnection(connection());
+      expect(saved).toMatchObject({ config: {}, metadata: {} });
+      expect(await store.getConnectionInfo('videoask', 'user-1')).toMatchObject({ config: {}, metadata: {} });
+    });
+
     it('lists connections, filtered by provider', async () => {
       await store.saveConnection(connection());
       await store.saveConnection(connection({ connectionId: 'user-2' }));
@@ -594,7 +625,10 @@ export function storeContract(
           tokenType: 'Bearer',
         });
         expect(read?.account).toEqual({ id: 'u-1', label: 'someone@example.com' });
+        expect(read).toMatchObject({ config: {}, metadata: {} });
         expect(await reader.getConnectionInfo('videoask', 'legacy')).toMatchObject({
+          config: {},
+          metadata: {},
           scopes: ['openid', 'offline_access'],
           version: 7,
         });

@@ -28,6 +28,8 @@ function credential(
     createdAt: clock.now(),
     updatedAt: clock.now(),
     lastRefreshedAt: null,
+    config: {},
+    metadata: {},
     account: null,
     version: 1,
     credentials: { accessToken: token, refreshToken: `refresh-of-${token}`, idToken: 'id-token', tokenType: 'Bearer' },

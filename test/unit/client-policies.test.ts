@@ -18,6 +18,8 @@ describe('refresh policy', () => {
     connectionId: 'c',
     authMode: 'oauth2',
     status: 'active',
+    config: {},
+    metadata: {},
     scopes: [],
     expiresAt: NOW + 60 * MINUTE,
     createdAt: NOW - 60 * MINUTE,
