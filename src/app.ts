@@ -15,6 +15,7 @@ import { requireApiKey, serviceAccessFloor } from './http/api-auth';
 import { connectRoutes } from './http/connect-routes';
 import { connectionWriteRoutes } from './http/connection-write-routes';
 import { errorMiddleware } from './http/errors';
+import { buildOpenApiDocument } from './http/openapi';
 import { opsRoutes } from './http/ops-routes';
 import { providerRoutes } from './http/provider-routes';
 import { rateLimitMiddleware, securityHeaders } from './http/protection';
@@ -160,7 +161,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   });
 
   app.use(requestLogging(accessLog));
-  app.use(opsRoutes(store, metrics));
+  app.use(opsRoutes(store, metrics, buildOpenApiDocument({ publicUrl: config.publicUrl })));
 
   const flow: FlowDeps = { config, store, providers, clock, http, events, credentials, logger };
   app.use(

@@ -1,35 +1,28 @@
-import { z } from 'zod';
 import { AppError, isAppError } from '../errors';
 import { randomToken } from '../oauth/random';
 import type { Provider } from '../providers/registry';
 import { CONNECT_SESSION_TTL_MS, type ConnectSession } from '../store';
-import { CONNECTION_ID_PATTERN, type FlowDeps } from './authorization-flow';
+import { ConnectSessionRequestSchema, parseRequest, type ConnectSessionWire } from '../wire/api-schemas';
+import type { FlowDeps } from './authorization-flow';
 import { resolveReturnTo } from './return-to';
 
-const connectSessionRequest = z.strictObject({
-  provider: z.string().min(1).max(64),
-  connection_id: z.string().regex(CONNECTION_ID_PATTERN, 'must match ^[A-Za-z0-9._:@-]{1,128}$'),
-  return_to: z.string().max(2048).optional(),
-});
-
-export interface IssuedConnectSession {
-  token: string;
-  url: string;
-  expires_at: string;
-}
+export type IssuedConnectSession = ConnectSessionWire;
 
 /**
  * Issues a single-use, 15-minute token that lets one browser create or replace one named
  * connection. Only its hash is stored.
  */
 export async function createConnectSession(deps: FlowDeps, body: unknown): Promise<IssuedConnectSession> {
-  const parsed = connectSessionRequest.safeParse(body ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new AppError('invalid_request', `${issue.path.join('.') || 'body'}: ${issue.message}`);
-  }
-  const { provider: providerId, connection_id, return_to } = parsed.data;
+  const {
+    provider: providerId,
+    connection_id,
+    return_to,
+    connection_config,
+  } = parseRequest(ConnectSessionRequestSchema, body ?? {}, 'body');
   const provider = deps.providers.requireEnabled(providerId);
+  // Refused rather than dropped until connections keep their config (CONTRACT "Connections").
+  if (connection_config !== undefined && Object.keys(connection_config).length > 0)
+    throw new AppError('invalid_request', 'connection_config: this Latchkey does not keep connection config yet');
   const returnTo = return_to === undefined ? undefined : resolveReturnTo(return_to, deps.config);
   const now = deps.clock.now();
   const token = randomToken(32);

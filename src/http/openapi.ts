@@ -1,341 +1,443 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
 import { ERROR_STATUS, type ErrorCode } from '../errors';
+import {
+  ConnectionListSchema,
+  ConnectionParamsSchema,
+  ConnectionSchema,
+  ConnectSessionRequestSchema,
+  ConnectSessionSchema,
+  ErrorBodySchema,
+  HealthSchema,
+  LATCHKEY_ERROR_HEADER,
+  ListConnectionsQuerySchema,
+  MetadataPatchSchema,
+  ProviderIdSchema,
+  ProviderListSchema,
+  ProxyHeadersSchema,
+  ReadySchema,
+  RETRY_AFTER_HEADER,
+  REVOCATION_HEADER_NAME,
+  RevocationSchema,
+  TokenSchema,
+  ConnectionIdSchema,
+} from '../wire/api-schemas';
 
 /**
- * The OpenAPI 3.1 description of Latchkey's service API and ops routes (CONTRACT "Service API"
- * and "Operations"), served at `GET /openapi.json`. The examples are real: the OpenAPI test calls
- * every operation with them and checks that the answer's status and shape are documented here.
+ * The OpenAPI 3.1 description of Latchkey's service API, its ops routes and the connect link
+ * (CONTRACT "Service API", "Operations", "Additions"), served at `GET /openapi.json`. Generated
+ * from the zod schemas of wire/api-schemas.ts, which the routes validate with, so the document
+ * cannot drift from the validation. The examples are real: the OpenAPI test calls every
+ * operation with them and checks that the answer's status and shape are documented here; the
+ * document is linted with Redocly (redocly.yaml lists the warnings accepted, and why).
  */
 
-type Schema = Record<string, unknown>;
+type Status = (typeof ERROR_STATUS)[ErrorCode];
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Schema, example?: unknown) => ({
-  'application/json': { schema, ...(example === undefined ? {} : { example }) },
-});
+const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 
-/** Latchkey's own error answers, one reusable response per status, naming the codes it may carry. */
-function errorResponse(status: number): Schema {
-  const codes = (Object.keys(ERROR_STATUS) as ErrorCode[]).filter((c) => ERROR_STATUS[c] === status);
-  return {
-    description: `Latchkey's own error: ${codes.map((c) => `\`${c}\``).join(', ')}`,
-    headers: {
-      'Latchkey-Error': { description: 'The error code, also in the body', schema: { type: 'string', enum: codes } },
-      ...(status === 429 || status === 502 || status === 503
-        ? { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } }
-        : {}),
-    },
-    content: json(ref('Error')),
-  };
+const codesOf = (status: number) =>
+  (Object.keys(ERROR_STATUS) as ErrorCode[]).filter((c) => ERROR_STATUS[c] === status);
+const RETRYABLE_STATUSES = new Set<number>([429, 502, 503]);
+
+/** The reusable error responses, one per status, each naming the codes it may carry. */
+function registerErrorResponses(registry: OpenAPIRegistry): void {
+  // 410 `link_expired` is only ever a page (the connect link's): it has a Page410, no E410.
+  for (const status of [...new Set(Object.values(ERROR_STATUS))].filter((s) => s !== 410).sort()) {
+    const codes = codesOf(status);
+    registry.registerComponent('responses', `E${status}`, {
+      description: `Latchkey's own error: ${codes.map((c) => `\`${c}\``).join(', ')}`,
+      headers: {
+        [LATCHKEY_ERROR_HEADER]: {
+          description: 'The error code, also in the body',
+          required: true,
+          schema: { type: 'string', enum: codes },
+        },
+        ...(RETRYABLE_STATUSES.has(status)
+          ? { [RETRY_AFTER_HEADER]: { $ref: '#/components/headers/RetryAfter' } }
+          : {}),
+      },
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    });
+  }
+  // The connect link's errors are pages for a browser, with the same code in Latchkey-Error.
+  for (const status of [400, 404, 410, 429] as const) {
+    const codes = codesOf(status);
+    registry.registerComponent('responses', `Page${status}`, {
+      description: `An error page for the browser: ${codes.map((c) => `\`${c}\``).join(', ')}`,
+      headers: {
+        [LATCHKEY_ERROR_HEADER]: {
+          description: 'The error code, also shown on the page',
+          required: true,
+          schema: { type: 'string', enum: codes },
+        },
+      },
+      content: { 'text/html': { schema: { type: 'string' } } },
+    });
+  }
 }
 
-const errors = (...statuses: number[]) =>
+const errors = (...statuses: Status[]) =>
   Object.fromEntries(statuses.map((s) => [String(s), { $ref: `#/components/responses/E${s}` }]));
 
-const providerParam = {
-  name: 'provider',
-  in: 'path',
-  required: true,
-  description: 'A provider id from the catalog',
-  schema: { type: 'string', pattern: '^[a-z][a-z0-9-]{1,40}$' },
-  example: 'videoask',
-};
-const connectionParam = {
-  name: 'connectionId',
-  in: 'path',
-  required: true,
-  description: "The host application's own id for the user or account",
-  schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$' },
-  example: 'default',
-};
+/** What every route behind the API key may answer besides its own errors. */
+const SERVICE_ERRORS = [401, 403, 429, 500, 503] as const;
 
-const proxyOperation = (method: string) => ({
-  operationId: `proxy${method[0]!.toUpperCase()}${method.slice(1)}`,
-  tags: ['proxy'],
-  summary: `${method.toUpperCase()} on the provider's API with the stored credential`,
-  description:
-    "Forwards the method, the path after `/proxy/:provider`, the query and the body (buffered up to `PROXY_BODY_LIMIT_BYTES`) to the provider's `apiBaseUrl`, " +
-    "with the stored credential and the provider's `apiHeaders`, and streams the answer back with the provider's status and headers (less hop-by-hop ones). " +
-    "The caller's `Authorization`, `Cookie`, `Host`, `Connection-Id`, `Forwarded`, `X-Forwarded-*`, `Proxy-*` and hop-by-hop headers are never forwarded. " +
-    'A path that could leave `apiBaseUrl` (`//`, `@` in the first segment, encoded dots or slashes, backslashes, dot segments, absolute URLs) is refused with 400. ' +
-    'Redirects are handed back, never followed. On a provider 401 the credential is refreshed once and the call retried once. ' +
-    'Provider answers carry no `Latchkey-Error` header; Latchkey’s own errors do.',
-  parameters: [
-    providerParam,
-    {
-      name: 'path',
-      in: 'path',
-      required: true,
-      description: "The path on the provider's API, relative to `apiBaseUrl`; may hold further `/` segments",
-      schema: { type: 'string' },
-      example: 'me',
-    },
-    {
-      name: 'Connection-Id',
-      in: 'header',
-      required: false,
-      description: 'Which connection to use',
-      schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$', default: 'default' },
-      example: 'default',
-    },
-  ],
-  ...(['post', 'put', 'patch'].includes(method)
-    ? { requestBody: { required: false, description: 'Passed through as is', content: { '*/*': { schema: {} } } } }
-    : {}),
-  responses: {
-    '200': { description: "The provider's answer, passed through" },
-    default: { description: "The provider's answer (any status), passed through" },
-    ...errors(400, 401, 404, 409, 413, 429, 502, 503, 504),
-  },
-});
+const connectionPath = (suffix = '') => `/connections/{provider}/{connectionId}${suffix}`;
 
-export const OPENAPI_DOCUMENT = {
-  openapi: '3.1.0',
-  info: {
-    title: 'Latchkey service API',
-    version: '1',
+function registerServiceRoutes(registry: OpenAPIRegistry): void {
+  const connectionParams = ConnectionParamsSchema.extend({
+    provider: ProviderIdSchema.meta({ example: 'videoask' }),
+    connectionId: ConnectionIdSchema.meta({ example: 'default' }),
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/connect-sessions',
+    operationId: 'createConnectSession',
+    tags: ['connections'],
+    summary: 'A single-use, 15-minute link that lets one browser create or replace one named connection',
     description:
-      'OAuth connector backend: internal services create connect links, read and delete connections, get working access tokens, ' +
-      "and call the provider's API through the proxy without ever handling a refresh token. " +
-      'Every route except the ops routes needs `Authorization: Bearer <one of CONNECTOR_API_KEYS>`.',
-  },
-  tags: [
-    { name: 'connections', description: 'Connect sessions and stored connections' },
-    { name: 'tokens', description: 'Working credentials' },
-    { name: 'proxy', description: "The provider's API with the stored credential" },
-    { name: 'ops', description: 'Probes and metrics (no API key)' },
-  ],
-  security: [{ apiKey: [] }],
-  paths: {
-    '/connect-sessions': {
-      post: {
-        operationId: 'createConnectSession',
-        tags: ['connections'],
-        summary: 'A single-use, 15-minute link that lets one browser create or replace one named connection',
-        requestBody: {
-          required: true,
-          content: json(ref('ConnectSessionRequest'), { provider: 'videoask', connection_id: 'user-42' }),
-        },
-        responses: {
-          '201': { description: 'Issued', content: json(ref('ConnectSession')) },
-          ...errors(400, 401, 404, 413, 429, 503),
-        },
-      },
+      "`connection_config` holds values for the provider's `connectionConfig`; this release refuses a non-empty one (400 `invalid_request` naming the field) until connections keep their config. Needs a `full` key.",
+    request: { body: { required: true, content: json(ConnectSessionRequestSchema) } },
+    responses: {
+      201: { description: 'Issued', content: json(ConnectSessionSchema) },
+      ...errors(400, 404, 413, ...SERVICE_ERRORS),
     },
-    '/connections': {
-      get: {
-        operationId: 'listConnections',
-        tags: ['connections'],
-        summary: 'Every connection, or those of one provider',
-        parameters: [
-          { name: 'provider', in: 'query', required: false, schema: providerParam.schema, example: 'videoask' },
-        ],
-        responses: {
-          '200': { description: 'The connections', content: json(ref('ConnectionList')) },
-          ...errors(401, 404, 429, 503),
-        },
-      },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/connections',
+    operationId: 'listConnections',
+    tags: ['connections'],
+    summary: 'The connections, ordered by (provider, connection_id); filtered, and paged with `limit`',
+    description:
+      'Without `limit`, every match (and `next_cursor: null`). A key limited to some providers sees only theirs. Needs `read`.',
+    request: { query: ListConnectionsQuerySchema },
+    responses: {
+      200: { description: 'The connections', content: json(ConnectionListSchema) },
+      ...errors(400, 404, ...SERVICE_ERRORS),
     },
-    '/connections/{provider}/{connectionId}': {
-      parameters: [providerParam, connectionParam],
-      get: {
-        operationId: 'getConnection',
-        tags: ['connections'],
-        summary: 'One connection',
-        responses: {
-          '200': { description: 'The connection', content: json(ref('Connection')) },
-          ...errors(400, 401, 404, 429, 503),
-        },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: connectionPath(),
+    operationId: 'getConnection',
+    tags: ['connections'],
+    summary: 'One connection',
+    description:
+      'Answers from the plaintext fields, so it also answers for a connection whose credentials no configured key opens. Needs `read`.',
+    request: { params: connectionParams },
+    responses: {
+      200: { description: 'The connection', content: json(ConnectionSchema) },
+      ...errors(400, 404, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'patch',
+    path: connectionPath(),
+    operationId: 'updateConnectionMetadata',
+    tags: ['connections'],
+    summary: 'Merges metadata into the connection (a null value removes its key)',
+    description:
+      'Version-checked, so it never puts back a refresh token that a refresh rotated meanwhile; at most 50 keys and 16 KB once merged. Event `connection.metadata_updated`. Needs `full`.',
+    request: { params: connectionParams, body: { required: true, content: json(MetadataPatchSchema) } },
+    responses: {
+      200: { description: 'The connection as written', content: json(ConnectionSchema) },
+      ...errors(400, 404, 409, 413, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'delete',
+    path: connectionPath(),
+    operationId: 'deleteConnection',
+    tags: ['connections'],
+    summary: 'Revokes the grant at the provider when it has a `revocationUrl` (RFC 7009), then deletes the connection',
+    description:
+      'The connection is deleted even when the revocation fails, and also for a provider switched off; `Latchkey-Revocation` says what became of the grant. Needs `full`.',
+    request: { params: connectionParams },
+    responses: {
+      204: {
+        description: 'Deleted',
+        headers: z.object({ [REVOCATION_HEADER_NAME]: RevocationSchema }),
       },
-      delete: {
-        operationId: 'deleteConnection',
-        tags: ['connections'],
-        summary:
-          'Revokes the grant at the provider when it has a `revocationUrl` (RFC 7009), then deletes the connection',
-        description:
-          'The connection is deleted even when the revocation fails; `Latchkey-Revocation` says what happened.',
-        responses: {
-          '204': {
-            description: 'Deleted',
-            headers: {
-              'Latchkey-Revocation': {
-                description:
-                  '`revoked`, `failed` (deleted anyway), `not_supported` (no revocationUrl, or nothing to revoke) or `not_possible` (the stored credentials could not be opened: sealed with a key that is no longer configured)',
-                schema: { type: 'string', enum: ['revoked', 'failed', 'not_supported', 'not_possible'] },
-              },
+      ...errors(400, 404, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: connectionPath('/refresh'),
+    operationId: 'refreshConnection',
+    tags: ['tokens'],
+    summary: 'Forces a refresh of the access token',
+    description:
+      '409 `reauth_required` when the user must reconnect, `credential_unreadable` when no configured key opens the stored credentials (the message names the key id). Needs `full`.',
+    request: { params: connectionParams },
+    responses: {
+      200: { description: 'The refreshed connection (Cache-Control: no-store)', content: json(ConnectionSchema) },
+      ...errors(400, 404, 409, 502, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: connectionPath('/token'),
+    operationId: 'getToken',
+    tags: ['tokens'],
+    summary: 'A working access token, refreshed first when it is within the provider’s margin of expiry',
+    description:
+      'For an API-key connection, the key with `token_type: "api_key"`. 409 as for a refresh. Needs `proxy`.',
+    request: { params: connectionParams },
+    responses: {
+      200: { description: 'The token (Cache-Control: no-store)', content: json(TokenSchema) },
+      ...errors(400, 404, 409, 502, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/providers',
+    operationId: 'listProviders',
+    tags: ['connections'],
+    summary: 'Every provider that is not switched off, with what a host application needs to draw its buttons',
+    description: '`configured` says whether its credentials are set. A key limited to some providers sees only those.',
+    responses: {
+      200: { description: 'The providers', content: json(ProviderListSchema) },
+      ...errors(...SERVICE_ERRORS),
+    },
+  });
+}
+
+/**
+ * The proxy's path is documented as one parameter, `path`, that holds the whole rest of the URL,
+ * `/` included. OpenAPI path parameters cannot contain `/`, so a generated client encodes
+ * `forms/123` as `forms%2F123` by default, which the proxy refuses (an encoded slash could leave
+ * `apiBaseUrl`): the document marks the parameter with `x-latchkey-multi-segment` (and AutoRest's
+ * `x-ms-skip-url-encoding`), and says how to have openapi-fetch encode it segment by segment.
+ */
+export const PROXY_PATH_DESCRIPTION =
+  "The path on the provider's API, relative to `apiBaseUrl`, with its `/` between segments kept as they are (each segment percent-encoded on its own). " +
+  'A client generated from this document must not encode the `/` (`%2F` is refused with 400): with openapi-fetch, pass ' +
+  '`pathSerializer: (p, params) => p.replace(/\\{([^}]+)\\}/g, (_, n) => n === "path" ? String(params.path).split("/").map(encodeURIComponent).join("/") : encodeURIComponent(String(params[n])))`.';
+
+/** The proxy passes any query through: one free-form parameter (OpenAPI's form-exploded object). */
+export const PROXY_QUERY_DESCRIPTION =
+  "The provider's query parameters, passed through as they are: each key of this object is one parameter (`style: form, explode: true`). " +
+  "With openapi-fetch, pass `querySerializer: { object: { style: 'form', explode: true } }` (its default for objects is deepObject).";
+
+/** Whatever the provider answers: any media type, any body. */
+const PROVIDER_ANSWER = { '*/*': { schema: {} } };
+
+const PROXY_METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'] as const;
+
+function registerProxy(registry: OpenAPIRegistry): void {
+  for (const method of PROXY_METHODS) {
+    const hasBody = method === 'post' || method === 'put' || method === 'patch';
+    const route: RouteConfig = {
+      method,
+      path: '/proxy/{provider}/{path}',
+      operationId: `proxy${method[0]!.toUpperCase()}${method.slice(1)}`,
+      tags: ['proxy'],
+      summary: `${method.toUpperCase()} on the provider's API with the stored credential`,
+      description:
+        "Forwards the method, the path after `/proxy/:provider`, the query and the body (buffered up to `PROXY_BODY_LIMIT_BYTES`) to the provider's `apiBaseUrl`, " +
+        "with the stored credential and the provider's `apiHeaders`, and streams the answer back with the provider's status and headers (less hop-by-hop ones). " +
+        "The caller's `Authorization`, `Cookie`, `Host`, `Connection-Id`, `Forwarded`, `X-Forwarded-*`, `Proxy-*`, `Latchkey-*` and hop-by-hop headers are never forwarded. " +
+        'A path that could leave `apiBaseUrl` (`//`, `@` in the first segment, encoded dots or slashes, backslashes, dot segments, absolute URLs) is refused with 400. ' +
+        'Redirects are handed back, never followed. On a provider 401 the credential is refreshed once and the call retried once. ' +
+        'Provider answers carry no `Latchkey-Error` header; Latchkey’s own errors do. TRACE and CONNECT are refused. Needs `proxy`.',
+      request: {
+        params: z.object({
+          provider: ProviderIdSchema.meta({ example: 'videoask' }),
+          path: z.string().meta({
+            description: PROXY_PATH_DESCRIPTION,
+            example: 'me',
+            param: {
+              description: PROXY_PATH_DESCRIPTION,
+              'x-latchkey-multi-segment': true,
+              'x-ms-skip-url-encoding': true,
             },
-          },
-          ...errors(400, 401, 404, 429, 503),
-        },
-      },
-    },
-    '/connections/{provider}/{connectionId}/refresh': {
-      parameters: [providerParam, connectionParam],
-      post: {
-        operationId: 'refreshConnection',
-        tags: ['tokens'],
-        summary: 'Forces a refresh of the access token',
-        responses: {
-          '200': { description: 'The refreshed connection', content: json(ref('Connection')) },
-          ...errors(400, 401, 404, 409, 429, 502, 503),
-        },
-      },
-    },
-    '/connections/{provider}/{connectionId}/token': {
-      parameters: [providerParam, connectionParam],
-      get: {
-        operationId: 'getToken',
-        tags: ['tokens'],
-        summary: 'A working access token, refreshed first when it is within the provider’s margin of expiry',
-        responses: {
-          '200': { description: 'The token (Cache-Control: no-store)', content: json(ref('Token')) },
-          ...errors(400, 401, 404, 409, 429, 502, 503),
-        },
-      },
-    },
-    '/proxy/{provider}/{path}': Object.fromEntries(
-      ['get', 'post', 'put', 'patch', 'delete'].map((m) => [m, proxyOperation(m)]),
-    ),
-    '/healthz': {
-      get: {
-        operationId: 'healthz',
-        tags: ['ops'],
-        security: [],
-        summary: 'Answers while the process runs',
-        responses: {
-          '200': {
-            description: 'Alive',
-            content: json({ type: 'object', required: ['status'], properties: { status: { const: 'ok' } } }),
-          },
-        },
-      },
-    },
-    '/readyz': {
-      get: {
-        operationId: 'readyz',
-        tags: ['ops'],
-        security: [],
-        summary: 'Answers 200 only while the store answers',
-        responses: {
-          '200': {
-            description: 'Ready',
-            content: json({
-              type: 'object',
-              required: ['status'],
-              properties: { status: { const: 'ready' }, store: { type: 'string' } },
+          }),
+        }),
+        query: z.object({
+          query: z
+            .record(z.string(), z.string())
+            .optional()
+            .meta({
+              param: {
+                description: PROXY_QUERY_DESCRIPTION,
+                style: 'form',
+                explode: true,
+              },
             }),
-          },
-          ...errors(503),
+        }),
+        headers: ProxyHeadersSchema,
+        ...(hasBody
+          ? {
+              body: {
+                required: false,
+                description: 'Passed through as it is',
+                content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: '*/*' } } },
+              },
+            }
+          : {}),
+      },
+      responses: {
+        200: {
+          description: "The provider's answer, passed through",
+          ...(method === 'head' ? {} : { content: PROVIDER_ANSWER }),
         },
+        default: {
+          description: "The provider's answer (any status), passed through",
+          ...(method === 'head' ? {} : { content: PROVIDER_ANSWER }),
+        },
+        ...errors(400, 404, 409, 413, 502, 504, ...SERVICE_ERRORS),
+      },
+    };
+    registry.registerPath(route);
+  }
+}
+
+function registerConnectLink(registry: OpenAPIRegistry): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/auth/{provider}',
+    operationId: 'openConnectLink',
+    tags: ['browser'],
+    security: [],
+    summary: 'The connect link a browser opens (the `url` of a connect session)',
+    description:
+      'oauth2: a redirect to the provider; api_key, or a required `connectionConfig` value not given: a form. ' +
+      'A link that expired or was already used answers 410 `link_expired` (the page says which); no link at all is 400 `invalid_request`. ' +
+      '`connection_id` instead of `token` only where ALLOW_ANONYMOUS_CONNECT is on.',
+    request: {
+      params: z.object({ provider: ProviderIdSchema.meta({ example: 'videoask' }) }),
+      query: z.object({
+        token: z.string().optional().meta({ description: 'The connect session token' }),
+        connection_id: ConnectionIdSchema.optional().meta({ example: 'default' }),
+        return_to: z.string().optional().meta({ description: 'As in a connect session' }),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'A form for the API key or the connection config',
+        content: { 'text/html': { schema: z.string() } },
+      },
+      302: { description: "oauth2: to the provider's authorization endpoint" },
+      400: { $ref: '#/components/responses/Page400' },
+      404: { $ref: '#/components/responses/Page404' },
+      410: { $ref: '#/components/responses/Page410' },
+      429: { $ref: '#/components/responses/Page429' },
+    },
+  });
+}
+
+function registerOps(registry: OpenAPIRegistry): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    operationId: 'healthz',
+    tags: ['ops'],
+    security: [],
+    summary: 'Answers while the process runs',
+    responses: { 200: { description: 'Alive', content: json(HealthSchema) } },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    operationId: 'readyz',
+    tags: ['ops'],
+    security: [],
+    summary: 'Answers 200 only while the store answers',
+    responses: { 200: { description: 'Ready', content: json(ReadySchema) }, ...errors(503) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    tags: ['ops'],
+    security: [],
+    summary:
+      'Prometheus text: request durations by route, proxy upstream durations by provider, refreshes by result, lock waits',
+    responses: {
+      200: { description: 'Prometheus exposition format', content: { 'text/plain': { schema: z.string() } } },
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openapi',
+    tags: ['ops'],
+    security: [],
+    summary: 'This document',
+    responses: {
+      200: {
+        description: 'OpenAPI 3.1',
+        content: json(z.object({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) })),
       },
     },
-    '/metrics': {
-      get: {
-        operationId: 'metrics',
-        tags: ['ops'],
-        security: [],
-        summary:
-          'Prometheus text: request durations by route, proxy upstream durations by provider, refreshes by result, lock waits',
-        responses: {
-          '200': {
-            description: 'Prometheus exposition format',
-            content: { 'text/plain': { schema: { type: 'string' } } },
-          },
-        },
-      },
+  });
+}
+
+export interface OpenApiOptions {
+  /** PUBLIC_URL: the document's server. */
+  publicUrl: string;
+}
+
+/** Builds the document; `/openapi.json` serves it with this Latchkey's PUBLIC_URL as the server. */
+export function buildOpenApiDocument(options: OpenApiOptions) {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'One of CONNECTOR_API_KEYS, or a key of API_KEYS_FILE (with its access: read, proxy or full)',
+  });
+  registry.registerComponent('headers', 'RetryAfter', {
+    description: 'Seconds to wait before trying again',
+    schema: { type: 'integer', minimum: 0 },
+  });
+  registerErrorResponses(registry);
+  registerServiceRoutes(registry);
+  registerProxy(registry);
+  registerConnectLink(registry);
+  registerOps(registry);
+
+  // The error body is named by its `.meta({ id })`, for the error responses' $refs.
+  return new OpenApiGeneratorV31([
+    ...registry.definitions,
+    { type: 'schema', schema: ErrorBodySchema },
+  ]).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Latchkey service API',
+      version: '2',
+      description:
+        'OAuth connector backend: internal services create connect links, read and delete connections, get working access tokens, ' +
+        "and call the provider's API through the proxy without ever handling a refresh token. " +
+        'Every route except the ops routes and the connect link needs `Authorization: Bearer <key>`; a key used beyond its access (read, proxy, full) or its providers gets 403 `forbidden`. ' +
+        'Errors are `{ "error": { "code", "message" } }` with `Latchkey-Error: <code>`.',
+      license: { name: 'MIT', identifier: 'MIT' },
     },
-    '/openapi.json': {
-      get: {
-        operationId: 'openapi',
-        tags: ['ops'],
-        security: [],
-        summary: 'This document',
-        responses: {
-          '200': { description: 'OpenAPI 3.1', content: json({ type: 'object', required: ['openapi', 'paths'] }) },
-        },
+    servers: [
+      {
+        url: options.publicUrl,
+        description: 'This Latchkey (PUBLIC_URL); internal services may reach it at another address',
       },
-    },
-  },
-  components: {
-    securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'One of CONNECTOR_API_KEYS' } },
-    responses: Object.fromEntries(
-      [...new Set(Object.values(ERROR_STATUS))].filter((s) => s !== 500).map((s) => [`E${s}`, errorResponse(s)]),
-    ),
-    schemas: {
-      Error: {
-        type: 'object',
-        required: ['error'],
-        properties: {
-          error: {
-            type: 'object',
-            required: ['code', 'message'],
-            properties: { code: { type: 'string', enum: Object.keys(ERROR_STATUS) }, message: { type: 'string' } },
-          },
-        },
-      },
-      Connection: {
-        type: 'object',
-        description: 'Never holds a token',
-        required: [
-          'provider',
-          'connection_id',
-          'status',
-          'scopes',
-          'expires_at',
-          'created_at',
-          'updated_at',
-          'last_refreshed_at',
-        ],
-        properties: {
-          provider: { type: 'string' },
-          connection_id: { type: 'string' },
-          status: { type: 'string', enum: ['active', 'reauth_required'] },
-          scopes: { type: 'array', items: { type: 'string' } },
-          expires_at: { type: ['string', 'null'], format: 'date-time' },
-          created_at: { type: 'string', format: 'date-time' },
-          updated_at: { type: 'string', format: 'date-time' },
-          last_refreshed_at: { type: ['string', 'null'], format: 'date-time' },
-        },
-      },
-      ConnectionList: {
-        type: 'object',
-        required: ['connections'],
-        properties: { connections: { type: 'array', items: ref('Connection') } },
-      },
-      ConnectSessionRequest: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['provider', 'connection_id'],
-        properties: {
-          provider: { type: 'string' },
-          connection_id: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$' },
-          return_to: {
-            type: 'string',
-            description: 'An absolute URL on ALLOWED_RETURN_ORIGINS, or a path on PUBLIC_URL',
-          },
-        },
-      },
-      ConnectSession: {
-        type: 'object',
-        required: ['token', 'url', 'expires_at'],
-        properties: {
-          token: { type: 'string', description: 'Single use' },
-          url: {
-            type: 'string',
-            format: 'uri',
-            description: 'The /auth/:provider?token=… link to open in the browser',
-          },
-          expires_at: { type: 'string', format: 'date-time' },
-        },
-      },
-      Token: {
-        type: 'object',
-        required: ['access_token', 'token_type', 'expires_at'],
-        properties: {
-          access_token: { type: 'string' },
-          token_type: { type: 'string' },
-          expires_at: { type: ['string', 'null'], format: 'date-time' },
-        },
-      },
-    },
-  },
-} as const;
+    ],
+    tags: [
+      { name: 'connections', description: 'Connect sessions, stored connections and providers' },
+      { name: 'tokens', description: 'Working credentials' },
+      { name: 'proxy', description: "The provider's API with the stored credential" },
+      { name: 'browser', description: 'Where a connect link leads (no API key)' },
+      { name: 'ops', description: 'Probes and metrics (no API key)' },
+    ],
+    security: [{ apiKey: [] }],
+  });
+}
+
+export type OpenApiDocument = ReturnType<typeof buildOpenApiDocument>;

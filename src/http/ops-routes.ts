@@ -2,7 +2,6 @@ import { Router } from 'express';
 import { AppError } from '../errors';
 import type { Metrics } from '../metrics';
 import type { Store } from '../store';
-import { OPENAPI_DOCUMENT } from './openapi';
 
 /**
  * The ops routes (CONTRACT "Operations"), without an API key: `/healthz` answers while the
@@ -10,9 +9,9 @@ import { OPENAPI_DOCUMENT } from './openapi';
  * store's command timeout otherwise, so a load balancer takes the instance out); `/metrics` for
  * Prometheus; `/openapi.json`, the description of the service API.
  */
-export function opsRoutes(store: Store, metrics: Metrics): Router {
+export function opsRoutes(store: Store, metrics: Metrics, openapiDocument: object): Router {
   const router = Router();
-  const openapi = JSON.stringify(OPENAPI_DOCUMENT);
+  const openapi = JSON.stringify(openapiDocument);
   router.get('/healthz', (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     res.json({ status: 'ok' });

@@ -1,7 +1,6 @@
 import { Router } from 'express';
 import type { CredentialSource } from '../client';
 import type { FlowDeps } from '../connect/authorization-flow';
-import { CONNECTION_ID_PATTERN } from '../connect/authorization-flow';
 import { createConnectSession } from '../connect/connect-sessions';
 import { AppError } from '../errors';
 import { canUseProvider } from '../guards/access';
@@ -11,6 +10,13 @@ import { isUnreadableCredential } from '../store';
 import { jsonBody, singleValuedQuery } from './body-parsing';
 import { requireAccess } from './api-auth';
 import { toConnectionView } from './views';
+import { pageConnections } from './connection-page';
+import {
+  ConnectionParamsSchema,
+  ListConnectionsQuerySchema,
+  parseRequest,
+  type ConnectionListWire,
+} from '../wire/api-schemas';
 
 export interface ServiceRouteDeps extends FlowDeps {
   /** Told about every delete, so no cached credential outlives its connection. */
@@ -20,15 +26,12 @@ export interface ServiceRouteDeps extends FlowDeps {
 /** The header of a 204 that says what became of the grant at the provider (a 204 has no body). */
 export const REVOCATION_HEADER = 'Latchkey-Revocation';
 
+/** `:provider/:connectionId`, checked with the wire schema; 400 `invalid_request` naming the parameter. */
 export function parseConnectionParams(params: Record<string, string | string[] | undefined>): {
   provider: string;
   connectionId: string;
 } {
-  const provider = String(params.provider ?? '');
-  const connectionId = String(params.connectionId ?? '');
-  if (!CONNECTION_ID_PATTERN.test(connectionId))
-    throw new AppError('invalid_request', 'connection id must match ^[A-Za-z0-9._:@-]{1,128}$');
-  return { provider, connectionId };
+  return parseRequest(ConnectionParamsSchema, params, 'path');
 }
 
 /**
@@ -96,12 +99,19 @@ export function serviceRoutes(deps: ServiceRouteDeps): Router {
   });
 
   router.get('/connections', listAccess, async (req, res) => {
-    const provider = typeof req.query.provider === 'string' && req.query.provider ? req.query.provider : undefined;
-    if (provider) deps.providers.require(provider);
-    const connections = await deps.store.listConnections(provider);
+    // An empty value is no value (`?provider=` lists every provider, as in the first release).
+    const given = Object.fromEntries(Object.entries(req.query).filter(([, v]) => v !== ''));
+    const query = parseRequest(ListConnectionsQuerySchema, given, 'query');
+    if (query.provider) deps.providers.require(query.provider);
+    const connections = await deps.store.listConnections(query.provider);
     // A key limited to providers sees only theirs.
     const visible = connections.filter((c) => canUseProvider(res.locals.apiKey!, c.provider));
-    res.json({ connections: visible.map(toConnectionView) });
+    const page = pageConnections(visible, query);
+    const body: ConnectionListWire = {
+      connections: page.connections.map(toConnectionView),
+      next_cursor: page.nextCursor,
+    };
+    res.json(body);
   });
 
   router.get('/connections/:provider/:connectionId', requireAccess('read'), async (req, res) => {

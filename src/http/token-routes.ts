@@ -5,12 +5,10 @@ import { singleValuedQuery } from './body-parsing';
 import { requireAccess } from './api-auth';
 import { parseConnectionParams } from './service-routes';
 import { toConnectionView } from './views';
+import type { TokenWire } from '../wire/api-schemas';
 
-export interface TokenResponseView {
-  access_token: string;
-  token_type: string;
-  expires_at: string | null;
-}
+/** `GET …/token`'s answer (wire/api-schemas.ts `TokenSchema`). */
+export type TokenResponseView = TokenWire;
 
 /**
  * `POST /connections/:provider/:connectionId/refresh` forces a refresh and answers the

@@ -1,19 +1,8 @@
-import type { Connection, ConnectionInfo } from '../store';
+import type { ConnectionInfo } from '../store';
+import type { ConnectionWire } from '../wire/api-schemas';
 
-/** The contract's `Connection`: snake_case on the wire, ISO-8601 times, never a token. */
-export interface ConnectionView {
-  provider: string;
-  connection_id: string;
-  status: Connection['status'];
-  scopes: string[];
-  expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-  last_refreshed_at: string | null;
-  config: Connection['config'];
-  metadata: Connection['metadata'];
-  account: { id: string | null; label: string | null } | null;
-}
+/** The contract's `Connection` (wire/api-schemas.ts): snake_case on the wire, ISO-8601 times, never a token. */
+export type ConnectionView = ConnectionWire;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

@@ -1,14 +1,18 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import supertest from 'supertest';
-import { OPENAPI_DOCUMENT } from '../../src/http/openapi';
-import { startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
+import { buildOpenApiDocument } from '../../src/http/openapi';
+import { PUBLIC_URL, startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
 import { seedVideoAsk } from '../helpers/proxy-harness';
 
 type Json = Record<string, unknown>;
-const doc = OPENAPI_DOCUMENT as unknown as Json & {
+const doc = buildOpenApiDocument({ publicUrl: PUBLIC_URL }) as unknown as Json & {
   paths: Record<string, Json>;
   components: { schemas: Record<string, Json>; responses: Record<string, Json> };
 };
-const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'] as const;
 
 function resolve<T = Json>(node: Json): T {
   const target = node.$ref as string | undefined;
@@ -27,6 +31,10 @@ function check(value: unknown, schema: Json, at = '$'): string[] {
   if ('const' in s) return value === s.const ? [] : [`${at}: expected ${String(s.const)}`];
   if (s.enum && !(s.enum as unknown[]).includes(value))
     return [`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(s.enum)}`];
+  if (s.anyOf) {
+    const fits = (s.anyOf as Json[]).some((option) => check(value, option, at).length === 0);
+    return fits ? [] : [`${at}: fits none of anyOf`];
+  }
   if (s.type) {
     const types = ([] as unknown[]).concat(s.type);
     const actual =
@@ -50,6 +58,8 @@ function check(value: unknown, schema: Json, at = '$'): string[] {
     for (const [key, v] of Object.entries(obj)) {
       if (props[key]) problems.push(...check(v, props[key], `${at}.${key}`));
       else if (s.additionalProperties === false) problems.push(`${at}: unexpected ${key}`);
+      else if (s.additionalProperties && typeof s.additionalProperties === 'object')
+        problems.push(...check(v, s.additionalProperties as Json, `${at}.${key}`));
     }
   }
   return problems;
@@ -79,39 +89,111 @@ function operations(): Operation[] {
   return list;
 }
 
+/** A parameter's example: on the parameter, or on its schema (where the zod schemas put it). */
+const exampleOf = (p: Json): unknown => p.example ?? (p.schema as Json | undefined)?.example;
+
+/** The documented call of an operation, with its own examples: path, query and header parameters, body. */
+function requestOf({ path, method, op, parameters }: Operation, apiKey?: string): supertest.Test {
+  let url = path;
+  const query: Record<string, string> = {};
+  const headers: Record<string, string> = {};
+  for (const p of parameters.map((x) => resolve(x))) {
+    const example = exampleOf(p);
+    if (example === undefined) {
+      expect([p.name, p.required]).toEqual([p.name, false]); // only optional parameters may go without one
+      continue;
+    }
+    if (p.in === 'path') url = url.replace(`{${String(p.name)}}`, String(example));
+    else if (p.in === 'query') query[String(p.name)] = String(example);
+    else if (p.in === 'header') headers[String(p.name)] = String(example);
+  }
+  let req = supertest(h.app)[method](url).query(query).set(headers);
+  if (apiKey) req = req.set('Authorization', `Bearer ${apiKey}`);
+  const content = (op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
+  const body = content?.['application/json']?.example ?? (content?.['application/json']?.schema as Json)?.example;
+  const resolved = (content?.['application/json']?.schema as Json | undefined)
+    ? resolve(content!['application/json']!.schema as Json).example
+    : undefined;
+  const example = body ?? resolved;
+  return example === undefined ? req : req.send(example as object);
+}
+
+const needsKeyOf = (op: Operation['op']) => op.security === undefined || op.security.length > 0;
+
+/** The documented response of an answer, or undefined; Latchkey's own errors only where an error response is listed. */
+function documentedResponse(op: Operation['op'], status: number, latchkeyError: string | undefined): Json | undefined {
+  const listed = op.responses[String(status)];
+  const isErrorResponse =
+    typeof listed?.$ref === 'string' && /^#\/components\/responses\/(E|Page)\d+$/.test(listed.$ref as string);
+  if (latchkeyError) return isErrorResponse ? listed : undefined;
+  return isErrorResponse ? op.responses.default : (listed ?? op.responses.default);
+}
+
+function expectDocumented({ op, method }: Operation, res: supertest.Response): void {
+  const latchkeyError = res.headers['latchkey-error'] as string | undefined;
+  const documented = documentedResponse(op, res.status, latchkeyError);
+  expect([res.status, documented ? 'documented' : 'undocumented']).toEqual([res.status, 'documented']);
+  const response = resolve(documented!);
+  if (latchkeyError) {
+    const allowed =
+      (((response.headers as Record<string, Json>)['Latchkey-Error']!.schema as Json).enum as string[]) ?? [];
+    expect(allowed).toContain(latchkeyError);
+  }
+  const schema = ((response.content as Record<string, Json> | undefined)?.['application/json'] as Json | undefined)
+    ?.schema as Json | undefined;
+  // A HEAD answer is the GET answer's headers without its body.
+  if (schema && method !== 'head') expect(check(res.body, schema)).toEqual([]);
+}
+
+let h: Harness;
+let dir: string;
+/** A `full` key limited to another provider than the examples' (videoask). */
+const OTHER_PROVIDER_KEY = 'openapi-webinargeek-only-0123456789';
+
 /**
  * The OpenAPI document is the truth about the service API: every documented operation exists
  * and, called with the document's own examples, answers a status the document lists, with a
  * body of the documented shape and, for Latchkey's errors, a documented code.
  */
 describe('OpenAPI document', () => {
-  let h: Harness;
-
   beforeAll(async () => {
-    h = await startHarness();
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-openapi-'));
+    const file = join(dir, 'api-keys.json');
+    const sha256 = createHash('sha256').update(OTHER_PROVIDER_KEY).digest('hex');
+    writeFileSync(
+      file,
+      JSON.stringify([{ name: 'webinargeek-only', sha256, access: 'full', providers: ['webinargeek'] }]),
+    );
+    h = await startHarness({ env: { API_KEYS_FILE: file } });
   });
-  afterAll(async () => h.close());
+  afterAll(async () => {
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-  it('is served at /openapi.json without an API key, as OpenAPI 3.1', async () => {
+  it('is served at /openapi.json without an API key, as OpenAPI 3.1, with PUBLIC_URL as its server', async () => {
     const res = await supertest(h.app).get('/openapi.json');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
-    expect(res.body).toEqual(JSON.parse(JSON.stringify(OPENAPI_DOCUMENT)));
+    expect(res.body).toEqual(JSON.parse(JSON.stringify(doc)));
     expect(res.body.openapi).toBe('3.1.0');
+    expect(res.body.servers).toEqual([expect.objectContaining({ url: PUBLIC_URL })]);
   });
 
-  it('documents every route of the contract’s service API and operations', () => {
+  it('documents every route of the contract’s service API and operations that this server serves', () => {
     const documented = operations().map((o) => `${o.method.toUpperCase()} ${o.path}`);
     expect(documented).toEqual(
       expect.arrayContaining([
         'POST /connect-sessions',
         'GET /connections',
         'GET /connections/{provider}/{connectionId}',
+        'PATCH /connections/{provider}/{connectionId}',
         'DELETE /connections/{provider}/{connectionId}',
         'POST /connections/{provider}/{connectionId}/refresh',
         'GET /connections/{provider}/{connectionId}/token',
-        'GET /proxy/{provider}/{path}',
-        'POST /proxy/{provider}/{path}',
+        'GET /providers',
+        ...['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'].map((m) => `${m} /proxy/{provider}/{path}`),
+        'GET /auth/{provider}',
         'GET /healthz',
         'GET /readyz',
         'GET /metrics',
@@ -119,58 +201,68 @@ describe('OpenAPI document', () => {
     );
   });
 
+  it('documents 403 forbidden on every route behind the API key, and 500 on every service route', () => {
+    for (const { path, method, op } of operations().filter((o) => needsKeyOf(o.op))) {
+      expect([method, path, Object.keys(op.responses)]).toEqual([
+        method,
+        path,
+        expect.arrayContaining(['401', '403', '429', '500', '503']),
+      ]);
+    }
+  });
+
+  it('documents 409 credential_unreadable and reauth_required, and the connect link’s 410 link_expired', () => {
+    const e409 = resolve<Json>({ $ref: '#/components/responses/E409' });
+    expect(((e409.headers as Record<string, Json>)['Latchkey-Error']!.schema as Json).enum).toEqual(
+      expect.arrayContaining(['reauth_required', 'credential_unreadable']),
+    );
+    const link = (doc.paths['/auth/{provider}']!.get as Operation['op']).responses;
+    const page410 = resolve<Json>(link['410']!);
+    expect(((page410.headers as Record<string, Json>)['Latchkey-Error']!.schema as Json).enum).toEqual([
+      'link_expired',
+    ]);
+    const with409 = operations().filter((o) => '409' in o.op.responses);
+    expect(with409.map((o) => `${o.method.toUpperCase()} ${o.path}`)).toEqual(
+      expect.arrayContaining([
+        'POST /connections/{provider}/{connectionId}/refresh',
+        'GET /connections/{provider}/{connectionId}/token',
+        'GET /proxy/{provider}/{path}',
+      ]),
+    );
+  });
+
   it.each(operations().map((o) => [`${o.method.toUpperCase()} ${o.path}`, o] as const))(
     '%s exists and answers as documented',
-    async (_name, { path, method, op, parameters }) => {
+    async (_name, operation) => {
+      const { path, op } = operation;
       h.sandbox.reset();
       await seedVideoAsk(h, 'default');
-      let url = path;
-      const query: Record<string, string> = {};
-      const headers: Record<string, string> = {};
-      for (const p of parameters.map((x) => resolve(x))) {
-        const example = String(p.example);
-        if (p.in === 'path') url = url.replace(`{${String(p.name)}}`, example);
-        else if (p.in === 'query') query[String(p.name)] = example;
-        else if (p.in === 'header') headers[String(p.name)] = example;
-      }
-      const needsKey = op.security === undefined || op.security.length > 0;
-      let req = supertest(h.app)[method](url).query(query).set(headers);
-      if (needsKey) req = req.set('Authorization', `Bearer ${TEST_API_KEY}`);
-      const example = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.[
-        'application/json'
-      ]?.example;
-      const res = await (example === undefined ? req : req.send(example as object));
+      const needsKey = needsKeyOf(op);
+      const res = await requestOf(operation, needsKey ? TEST_API_KEY : undefined);
 
       const latchkeyError = res.headers['latchkey-error'] as string | undefined;
       expect(latchkeyError).not.toBe('not_found');
       // The examples describe a valid call: it succeeds (a proxied call gets the provider's own answer).
       expect([res.status, latchkeyError]).toEqual([res.status, undefined]);
-      if (!path.startsWith('/proxy/')) expect(res.status).toBeLessThan(300);
-      // Without Latchkey-Error the answer is the provider's (proxy) or a success: never one of Latchkey's error responses.
-      const listed = op.responses[String(res.status)];
-      const isErrorResponse = typeof listed?.$ref === 'string' && listed.$ref.startsWith('#/components/responses/E');
-      const documented = latchkeyError
-        ? isErrorResponse
-          ? listed
-          : undefined
-        : isErrorResponse
-          ? op.responses.default
-          : (listed ?? op.responses.default);
-      expect([res.status, documented ? 'documented' : 'undocumented']).toEqual([res.status, 'documented']);
-      const response = resolve(documented!);
-      if (latchkeyError) {
-        const allowed =
-          (((response.headers as Record<string, Json>)['Latchkey-Error']!.schema as Json).enum as string[]) ?? [];
-        expect(allowed).toContain(latchkeyError);
-      }
-      const schema = ((response.content as Record<string, Json> | undefined)?.['application/json'] as Json | undefined)
-        ?.schema as Json | undefined;
-      if (schema) expect(check(res.body, schema)).toEqual([]);
+      // A success, or the redirect the operation documents (the connect link's to the provider).
+      if (!path.startsWith('/proxy/')) expect(res.status).toBeLessThan(op.responses['302'] ? 400 : 300);
+      expectDocumented(operation, res);
+
       if (needsKey) {
-        const anonymous = await supertest(h.app)[method](url).query(query).set(headers);
+        const anonymous = await requestOf(operation);
         expect(anonymous.status).toBe(401);
-        expect(op.responses['401']).toBeDefined();
+        expectDocumented(operation, anonymous);
       }
     },
   );
+
+  it.each(
+    operations()
+      .filter((o) => needsKeyOf(o.op) && o.path !== '/connections' && o.path !== '/providers')
+      .map((o) => [`${o.method.toUpperCase()} ${o.path}`, o] as const),
+  )('%s answers a key limited to another provider with the documented 403 forbidden', async (_name, operation) => {
+    const res = await requestOf(operation, OTHER_PROVIDER_KEY);
+    expect([res.status, res.headers['latchkey-error']]).toEqual([403, 'forbidden']);
+    expectDocumented(operation, res);
+  });
 });

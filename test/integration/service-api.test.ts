@@ -174,8 +174,12 @@ describe('service API', () => {
       expect(all.status).toBe(200);
       const mine = all.body.connections.filter((c: { connection_id: string }) => c.connection_id.startsWith('list-'));
       expect(mine.map((c: { provider: string }) => c.provider).sort()).toEqual(['norevoke', 'videoask']);
+      // The first release's fields, and the second release's config, metadata and account.
       expect(Object.keys(mine[0]).sort()).toEqual(
         [
+          'account',
+          'config',
+          'metadata',
           'connection_id',
           'created_at',
           'expires_at',
