@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../logger';
-import { REQUEST_ID_HEADER } from '../wire/access-log';
+import { markBrokenByUpstream, REQUEST_ID_HEADER } from '../wire/access-log';
 import type { CallDeadline, DeadlineWatcher } from './deadline';
 import { CallerGoneError, DeadlineError, MalformedAnswerError } from './proxy-error';
 import { filterResponseHeaders } from './proxy-headers';
@@ -218,7 +218,9 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
       return;
     }
     if (this.relaying) {
-      // Headers are gone already: the only honest signal left is a cut connection.
+      // Headers are gone already: the only honest signal left is a cut connection. The access log
+      // counts it as the provider's failure (502), not as a caller that went away (499).
+      markBrokenByUpstream(this.res);
       this.res.destroy();
       this.finish({ kind: 'broken', error });
       return;

@@ -38,7 +38,8 @@ export interface AccessLogSide {
  * exchange with the request id (the caller's sane `X-Request-Id` or a new UUID, echoed back), the
  * method, the loggable URL, the client address, the status and the duration; never a header or
  * a body. Level: error for 5xx, warn for 4xx, debug for successful probes, info otherwise. A
- * caller that closes before the answer is complete is logged as 499 (nginx's convention).
+ * caller that closes before the answer is complete is logged as 499 (nginx's convention); an
+ * answer the provider broke off after its headers were relayed, as 502.
  *
  * @returns `start(req, res, side)`, which returns the request id for the lines logged meanwhile
  */
@@ -73,7 +74,7 @@ export function createAccessLog(deps: AccessLogDeps) {
     };
     const onClose = () => {
       res.off('finish', onFinish);
-      record(499);
+      record(brokenByUpstream.has(res) ? 502 : 499);
     };
     res.once('finish', onFinish);
     res.once('close', onClose);
@@ -82,6 +83,17 @@ export function createAccessLog(deps: AccessLogDeps) {
 }
 
 export type AccessLog = ReturnType<typeof createAccessLog>;
+
+/** Answers cut short because the provider's answer broke off after its headers were relayed. */
+const brokenByUpstream = new WeakSet<ServerResponse>();
+
+/**
+ * Marks `res` as cut short by the provider (its answer broke off after the headers went out):
+ * the access log then records 502, Latchkey's upstream failure, instead of 499.
+ */
+export function markBrokenByUpstream(res: ServerResponse): void {
+  brokenByUpstream.add(res);
+}
 
 function levelFor(req: IncomingMessage, status: number): 'error' | 'warn' | 'info' | 'debug' {
   if (status >= 500) return 'error';

@@ -32,6 +32,8 @@ const MALFORMED: Record<string, RawAnswer> = {
 const ANSWERS: Record<string, RawAnswer> = {
   ...MALFORMED,
   ok: { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok', close: false },
+  // Valid headers, then the body breaks off: the status is out already, so the caller's connection is cut.
+  'body-cut-short': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b', close: true },
 };
 
 interface LogLine {
@@ -130,6 +132,21 @@ describe('proxy: malformed upstream answers', () => {
       expect(mine.filter((l) => l.res?.statusCode === 499)).toEqual([]);
     },
   );
+
+  it('logs an answer the provider broke off after its headers as its failure (502, error), never as 499', async () => {
+    const reqId = 'cut-short-1';
+    await expect(
+      rawRequest(latchkey.port, { path: '/proxy/raw/body-cut-short', headers: { ...apiAuth, 'x-request-id': reqId } }),
+    ).rejects.toThrow();
+    const waitForLine = async () => {
+      for (let i = 0; i < 100 && !lines.some((l) => l.reqId === reqId && l.res); i++) {
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await waitForLine();
+    const access = lines.filter((l) => l.reqId === reqId && l.res);
+    expect(access).toEqual([expect.objectContaining({ level: 50, res: { statusCode: 502 } })]);
+  });
 
   it('relays a valid answer from the same upstream, also right after a 204 that declared a body', async () => {
     const before = await rawRequest(latchkey.port, { path: '/proxy/raw/ok', headers: apiAuth });
