@@ -7,6 +7,7 @@ import axios, {
   type AxiosResponse,
 } from 'axios';
 import { resolveApiUrl } from '../providers/api-target';
+import { requireTarget, resolveConnectionTarget } from './connection-target';
 import type { Provider, ProviderRegistry } from '../providers/registry';
 import { DEFAULT_RETRY, nextRetryDelay, type RetryOptions } from './retry-policy';
 import type { CredentialSource, ResolvedCredential } from './types';
@@ -107,7 +108,9 @@ async function send<T, D>(
   config: ApiRequestConfig<D>,
 ): Promise<AxiosResponse<T, D>> {
   const method = (config.method ?? 'GET').toUpperCase();
-  const url = resolveApiUrl(provider.apiBaseUrl, config.url ?? '');
+  // A provider without a templated base is pinned before anything is read, as in the first release.
+  const fixedUrl =
+    provider.templates.apiBaseUrl.refs.length === 0 ? resolveApiUrl(provider.apiBaseUrl, config.url ?? '') : null;
   const replayable = !(config.data instanceof Readable);
   const started = performance.now();
   let slept = 0;
@@ -115,11 +118,13 @@ async function send<T, D>(
   let refreshedAfter401 = false;
 
   for (let attempt = 1; ; attempt++) {
+    // The connection's resolved base is the pin; its resolved apiHeaders go with it (409 connection_incomplete when it cannot be built).
+    const target = requireTarget(credential.target ?? resolveConnectionTarget(provider, credential.connection));
     const outgoing: AxiosRequestConfig<D> = {
       ...config,
       method,
-      url,
-      headers: buildHeaders(provider, config.headers, credential),
+      url: fixedUrl ?? resolveApiUrl(target.base, config.url ?? ''),
+      headers: buildHeaders(target.headers, config.headers, credential),
       timeout: config.timeout ?? deps.timeoutMs,
       maxRedirects: 0,
       validateStatus: () => true,
@@ -152,14 +157,15 @@ async function send<T, D>(
   }
 }
 
+/** Accept, then the connection's `apiHeaders`, then the caller's (which win), then the credential (which nothing overrides). */
 function buildHeaders(
-  provider: Provider,
+  apiHeaders: Readonly<Record<string, string>>,
   callerHeaders: ApiRequestConfig['headers'],
   credential: ResolvedCredential,
 ): AxiosHeaders {
   const headers = new AxiosHeaders();
   headers.set('Accept', 'application/json');
-  headers.set(provider.apiHeaders);
+  headers.set({ ...apiHeaders });
   if (callerHeaders) headers.set(AxiosHeaders.from(callerHeaders as never));
   headers.set(credential.header.name, credential.header.value);
   return headers;

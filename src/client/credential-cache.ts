@@ -2,6 +2,7 @@ import type { Clock } from '../clock';
 import { isAppError } from '../errors';
 import type { Provider } from '../providers/registry';
 import type { ConnectionChangeListener, Store } from '../store';
+import { resolveConnectionTarget } from './connection-target';
 import type { CredentialSource, ResolvedCredential } from './types';
 
 /** Comfortably above the 10,000 connections of the benchmark's many-connections scenario. */
@@ -139,7 +140,7 @@ export class CredentialCache {
     const load: Load = {
       promise: this.source.getCredential(provider, connectionId).then(
         (credential) => {
-          const kept = withoutLongLivedSecrets(credential);
+          const kept = prepared(provider, credential);
           if (this.loads.get(key) === load) {
             this.loads.delete(key);
             this.remember(key, provider, kept, epoch);
@@ -180,7 +181,7 @@ export class CredentialCache {
     try {
       const fresh = await this.source.refreshAfterUnauthorized(provider, connectionId, rejected);
       if (!fresh) return null;
-      const kept = withoutLongLivedSecrets(fresh);
+      const kept = prepared(provider, fresh);
       if (this.refreshes.get(key) === mark) this.remember(key, provider, kept, epoch);
       return kept;
     } finally {
@@ -272,9 +273,14 @@ export class CredentialCache {
   }
 }
 
-/** What the proxy needs to authenticate a call, without the refresh and id tokens it never sends. */
-function withoutLongLivedSecrets(credential: ResolvedCredential): ResolvedCredential {
+/**
+ * What the proxy needs to authenticate a call, without the refresh and id tokens it never sends,
+ * and with the connection's resolved target (resolved here when the source did not), so that a
+ * cached entry is resolved once and the hot path only looks it up.
+ */
+function prepared(provider: Provider, credential: ResolvedCredential): ResolvedCredential {
   const { refreshToken, idToken, ...kept } = credential.connection.credentials;
-  if (refreshToken === undefined && idToken === undefined) return credential;
-  return { ...credential, connection: { ...credential.connection, credentials: kept } };
+  const target = credential.target ?? resolveConnectionTarget(provider, credential.connection);
+  if (refreshToken === undefined && idToken === undefined && credential.target) return credential;
+  return { ...credential, target, connection: { ...credential.connection, credentials: kept } };
 }

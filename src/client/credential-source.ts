@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import { AppError, isAppError } from '../errors';
 import type { Provider } from '../providers/registry';
 import type { Connection } from '../store';
+import { resolveConnectionTarget } from './connection-target';
 import { createRefreshCoordinator, reauthRequired, type RefreshCoordinatorDeps } from './refresh-coordinator';
 import { hasUsableAccessToken, isDueForRefresh } from './refresh-policy';
 import { resolveRefreshSettings, type RefreshSettings } from './refresh-settings';
@@ -47,7 +48,7 @@ export function createCredentialSource(deps: CredentialSourceDeps): CredentialSo
         'reauth_required',
         `The ${provider.displayName} connection has no usable credential; reconnect it`,
       );
-    return { connection, header };
+    return { connection, header, target: resolveConnectionTarget(provider, connection) };
   };
 
   return {

@@ -1,5 +1,6 @@
 import type { Provider } from '../providers/registry';
 import type { Connection } from '../store';
+import type { ResolvedTarget } from './connection-target';
 
 /** The header that authenticates a call to the provider's API. */
 export interface AuthHeader {
@@ -10,6 +11,11 @@ export interface AuthHeader {
 export interface ResolvedCredential {
   connection: Connection;
   header: AuthHeader;
+  /**
+   * The connection's `apiBaseUrl` (the pin) and `apiHeaders`, resolved from its config and
+   * metadata when the credential was read, so a cached credential carries them (connection-target.ts).
+   */
+  target?: ResolvedTarget;
 }
 
 /**

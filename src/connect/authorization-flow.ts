@@ -10,8 +10,20 @@ import { createPkcePair } from '../oauth/pkce';
 import { randomToken } from '../oauth/random';
 import { exchangeCode } from '../oauth/token-client';
 import type { OAuth2Provider, Provider, ProviderRegistry } from '../providers/registry';
-import type { AccountInfo, Connection, FlowState, Store } from '../store';
-import { FLOW_STATE_MAX_AGE_MS } from '../store';
+import { requireTarget, resolveConnectionTarget } from '../client/connection-target';
+import type { AuthHeader } from '../client/types';
+import { resolveApiUrl } from '../providers/api-target';
+import type {
+  AccountInfo,
+  Connection,
+  ConnectionConfig,
+  ConnectionInfo,
+  ConnectionMetadata,
+  FlowState,
+  Store,
+} from '../store';
+import { checkMetadata, FLOW_STATE_MAX_AGE_MS } from '../store';
+import { runPostConnect } from './post-connect';
 import type { ConnectTarget } from './connect-target';
 import { authorizationErrorCode, type FlowErrorCode } from './flow-errors';
 
@@ -196,53 +208,121 @@ async function connectWithCode(
     { code, redirectUri: deps.config.redirectUri, codeVerifier: flow.codeVerifier },
     { http: deps.http, timeoutMs: deps.config.tokenRequestTimeoutMs, now: () => deps.clock.now() },
   );
-  const account = await fetchAccountInfo(deps, provider, tokens.accessToken, tokens.tokenType);
-  const now = deps.clock.now();
-  // Only createdAt is kept: read from the plaintext fields, so a record no key opens is still replaced.
-  const existing = await deps.store.getConnectionInfo(provider.id, flow.connectionId).catch(() => null);
-  const connection = await deps.store.saveConnection({
-    provider: provider.id,
-    connectionId: flow.connectionId,
+  const header = { name: 'Authorization', value: `${tokens.tokenType} ${tokens.accessToken}` };
+  return storeNewConnection(deps, provider, flow.connectionId, {
     authMode: 'oauth2',
-    status: 'active',
     scopes: tokens.scopes ?? provider.scopes,
     expiresAt: tokens.expiresAt,
-    createdAt: existing?.createdAt ?? now,
-    updatedAt: now,
-    lastRefreshedAt: null,
-    account,
     credentials: {
       accessToken: tokens.accessToken,
       refreshToken: tokens.refreshToken,
       tokenType: tokens.tokenType,
       idToken: tokens.idToken,
     },
+    config: flow.config ?? {},
+    captured: tokens.captured ?? {},
+    header,
   });
-  deps.credentials.invalidate(provider.id, flow.connectionId);
-  deps.events.emit('connection.created', provider.id, flow.connectionId);
+}
+
+/** What a new connection is made of, before its post-connect calls. */
+export interface NewConnection {
+  authMode: Connection['authMode'];
+  scopes: string[];
+  expiresAt: number | null;
+  credentials: Connection['credentials'];
+  config: ConnectionConfig;
+  /** Values captured already (the token response's `tokenResponseMetadata`). */
+  captured: ConnectionMetadata;
+  /** Values set by the caller (an import), kept unless a capture replaces them. */
+  metadata?: ConnectionMetadata;
+  /** The credential's header, for the post-connect and account calls. */
+  header: AuthHeader;
+  /** Set when the connection was just read (an import): its createdAt and metadata are kept. */
+  existing?: ConnectionInfo | null;
+}
+
+/**
+ * Runs the provider's `postConnect` calls with the new credential, asks which account it is, and
+ * stores the connection (a reconnect replaces the stored one: its captured keys are captured
+ * again, its other metadata, such as values set by PATCH, is kept), then drops any cached
+ * credential and emits `connection.created`. A post-connect call that fails leaves its values
+ * missing (logged; the event sink has no type for it), never the connect.
+ */
+export async function storeNewConnection(
+  deps: FlowDeps,
+  provider: Provider,
+  connectionId: string,
+  input: NewConnection,
+): Promise<Connection> {
+  // Read from the plaintext fields, so a record no key opens is still replaced.
+  const existing =
+    input.existing !== undefined
+      ? input.existing
+      : await deps.store.getConnectionInfo(provider.id, connectionId).catch(() => null);
+  const post = await runPostConnect(
+    { http: deps.http, logger: deps.logger },
+    provider,
+    input.header,
+    { config: input.config, metadata: { ...input.metadata, ...input.captured } },
+    connectionId,
+  );
+  const capturedNames = new Set([
+    ...(provider.authMode === 'oauth2' ? Object.keys(provider.tokenResponseMetadata) : []),
+    ...provider.postConnect.flatMap((call) => Object.keys(call.capture)),
+  ]);
+  const kept = Object.fromEntries(
+    Object.entries({ ...existing?.metadata, ...input.metadata }).filter(([name]) => !capturedNames.has(name)),
+  );
+  const metadata: ConnectionMetadata = { ...kept, ...input.captured, ...post.captured };
+  const problem = checkMetadata(metadata);
+  if (problem) throw new AppError('invalid_request', problem);
+  const account =
+    provider.authMode === 'oauth2'
+      ? await fetchAccountInfo(deps, provider, input.header, { config: input.config, metadata })
+      : null;
+  const now = deps.clock.now();
+  const connection = await deps.store.saveConnection({
+    provider: provider.id,
+    connectionId,
+    authMode: input.authMode,
+    status: 'active',
+    scopes: input.scopes,
+    expiresAt: input.expiresAt,
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: now,
+    lastRefreshedAt: null,
+    account,
+    config: input.config,
+    metadata,
+    credentials: input.credentials,
+  });
+  deps.credentials.invalidate(provider.id, connectionId);
+  deps.events.emit('connection.created', provider.id, connectionId);
   return connection;
 }
 
 /** Stores an API key for an `api_key` provider (encrypted at rest like every credential). */
-export async function saveApiKeyConnection(deps: FlowDeps, target: ConnectTarget, apiKey: string): Promise<Connection> {
-  const now = deps.clock.now();
-  const existing = await deps.store.getConnectionInfo(target.provider.id, target.connectionId);
-  const connection = await deps.store.saveConnection({
-    provider: target.provider.id,
-    connectionId: target.connectionId,
+export async function saveApiKeyConnection(
+  deps: FlowDeps,
+  target: ConnectTarget,
+  apiKey: string,
+  config: ConnectionConfig = {},
+): Promise<Connection> {
+  const provider = target.provider;
+  const header =
+    provider.authMode === 'api_key'
+      ? { name: provider.apiKey.header, value: provider.apiKey.format.replace('{key}', () => apiKey) }
+      : { name: 'Authorization', value: apiKey };
+  return storeNewConnection(deps, provider, target.connectionId, {
     authMode: 'api_key',
-    status: 'active',
     scopes: [],
     expiresAt: null,
-    createdAt: existing?.createdAt ?? now,
-    updatedAt: now,
-    lastRefreshedAt: null,
-    account: null,
     credentials: { apiKey },
+    config,
+    captured: {},
+    header,
   });
-  deps.credentials.invalidate(target.provider.id, target.connectionId);
-  deps.events.emit('connection.created', target.provider.id, target.connectionId);
-  return connection;
 }
 
 function requireOAuth2(provider: Provider): OAuth2Provider {
@@ -251,18 +331,22 @@ function requireOAuth2(provider: Provider): OAuth2Provider {
   return provider;
 }
 
-/** Best effort: which account was connected, where the provider's data says how to ask. */
+/** Best effort: which account was connected, where the provider's data says how to ask (pinned like the proxy). */
 async function fetchAccountInfo(
   deps: FlowDeps,
   provider: OAuth2Provider,
-  accessToken: string,
-  tokenType: string,
+  header: AuthHeader,
+  values: { config: ConnectionConfig; metadata: ConnectionMetadata },
 ): Promise<AccountInfo | null> {
   if (!provider.accountInfo) return null;
   const { path, idField, labelField } = provider.accountInfo;
   try {
-    const res = await deps.http.get(`${provider.apiBaseUrl.replace(/\/$/, '')}${path}`, {
-      headers: { ...provider.apiHeaders, Authorization: `${tokenType} ${accessToken}`, Accept: 'application/json' },
+    const target = requireTarget(resolveConnectionTarget(provider, values));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    for (const [name, value] of Object.entries(target.headers)) headers[name.toLowerCase()] = value;
+    headers[header.name.toLowerCase()] = header.value;
+    const res = await deps.http.get(resolveApiUrl(target.base, path), {
+      headers,
       timeout: 3000,
       maxRedirects: 0,
       validateStatus: (s) => s === 200,

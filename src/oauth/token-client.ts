@@ -82,7 +82,7 @@ export async function requestToken(
   const parsed = parseJson(response.data);
   if (response.status >= 200 && response.status < 300) {
     if (parsed === undefined) throw new AppError('provider_error', "The provider's token response is not JSON");
-    return parseTokenResponse(parsed, deps.now());
+    return parseTokenResponse(parsed, deps.now(), provider.tokenResponseMetadata);
   }
   const oauth = parsed as { error?: unknown; error_description?: unknown } | undefined;
   if (response.status < 500 && oauth && typeof oauth.error === 'string') {

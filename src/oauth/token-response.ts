@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../errors';
+import { readFieldPath } from '../providers/provider-templates';
 
 /**
  * A token endpoint's success answer (RFC 6749 §5.1), parsed once at the edge. Providers get the
@@ -36,9 +37,22 @@ export interface TokenSet {
   /** Granted scopes, when the provider says (RFC 6749 §5.1: omitted means "as requested"). */
   scopes?: string[];
   idToken?: string;
+  /**
+   * The provider's `tokenResponseMetadata` read from the answer (`{ instanceUrl: 'instance_url' }`):
+   * only the fields it names, only strings, numbers and booleans. Absent names are left out.
+   */
+  captured?: Record<string, string | number | boolean>;
 }
 
-export function parseTokenResponse(body: unknown, now: number): TokenSet {
+/**
+ * Parses a token endpoint's answer; `capture` names the fields to keep as metadata (the
+ * provider's `tokenResponseMetadata`): nothing else of the raw answer is kept.
+ */
+export function parseTokenResponse(
+  body: unknown,
+  now: number,
+  capture: Readonly<Record<string, string>> = {},
+): TokenSet {
   const parsed = tokenResponseSchema.safeParse(body);
   if (!parsed.success) {
     const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || 'body'))].join(', ');
@@ -54,7 +68,19 @@ export function parseTokenResponse(body: unknown, now: number): TokenSet {
     refreshToken: t.refresh_token ?? undefined,
     scopes,
     idToken: t.id_token ?? undefined,
+    ...captureFields(body, capture),
   };
+}
+
+function captureFields(body: unknown, capture: Readonly<Record<string, string>>): Pick<TokenSet, 'captured'> {
+  const names = Object.entries(capture);
+  if (names.length === 0) return {};
+  const captured: Record<string, string | number | boolean> = {};
+  for (const [name, path] of names) {
+    const value = readFieldPath(body, path);
+    if (value !== undefined) captured[name] = value;
+  }
+  return { captured };
 }
 
 function normalizeTokenType(type: string | undefined): string {

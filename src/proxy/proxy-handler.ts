@@ -13,6 +13,7 @@ import { reportError } from '../wire/error-report';
 import { writeError } from '../wire/error-response';
 import { KeyConcurrency } from './concurrency';
 import type { CredentialCache } from '../client/credential-cache';
+import { requireTarget, resolveConnectionTarget } from '../client/connection-target';
 import { CallDeadline } from './deadline';
 import { brokenAnswer, upstreamFailure } from './proxy-error';
 import { buildUpstreamHeaders, filterResponseHeaders } from './proxy-headers';
@@ -128,14 +129,29 @@ function replayHeld(res: ServerResponse, held: HeldResponse): void {
  * through. Mounted behind the API-key check.
  */
 export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
-  const bases = new WeakMap<Provider, { base: ApiBase; targets: Map<string, string> }>();
-  const baseOf = (provider: Provider) => {
-    let entry = bases.get(provider);
-    if (!entry) bases.set(provider, (entry = { base: parseApiBase(provider.apiBaseUrl), targets: new Map() }));
+  type BaseEntry = { base: ApiBase; targets: Map<string, string> };
+  /** A provider's fixed `apiBaseUrl`, parsed once, with a memo of targets under it. */
+  const fixedBases = new WeakMap<Provider, BaseEntry>();
+  const fixedBaseOf = (provider: Provider): BaseEntry => {
+    let entry = fixedBases.get(provider);
+    if (!entry) fixedBases.set(provider, (entry = { base: parseApiBase(provider.apiBaseUrl), targets: new Map() }));
+    return entry;
+  };
+  /** A templated `apiBaseUrl` resolves per connection: a memo per provider, keyed by the resolved base. */
+  const resolvedBases = new WeakMap<Provider, Map<string, BaseEntry>>();
+  const resolvedBaseOf = (provider: Provider, base: ApiBase): BaseEntry => {
+    let byBase = resolvedBases.get(provider);
+    if (!byBase) resolvedBases.set(provider, (byBase = new Map()));
+    const key = `${base.origin}${base.basePath}`;
+    let entry = byBase.get(key);
+    if (!entry) {
+      if (byBase.size >= MEMO_ENTRIES) byBase.clear();
+      byBase.set(key, (entry = { base, targets: new Map() }));
+    }
     return entry;
   };
   /** {@link resolveTargetPath}, remembered for the paths callers repeat (a bounded memo: it is a pure function). */
-  const targetOf = (entry: ReturnType<typeof baseOf>, rest: string): string => {
+  const targetOf = (entry: BaseEntry, rest: string): string => {
     let target = entry.targets.get(rest);
     if (target === undefined) {
       target = resolveTargetPath(entry.base, rest);
@@ -168,13 +184,18 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     if (REFUSED_METHODS.has(method)) throw new AppError('invalid_request', `The proxy does not forward ${method}`);
     const { providerId, rest } = splitProxyUrl(req.url ?? '');
     const provider = deps.providers.requireEnabled(providerId);
-    const entry = baseOf(provider);
-    const path = targetOf(entry, rest);
+    // A fixed base is checked before anything is read; a templated one once the connection is known.
+    const fixed = provider.templates.apiBaseUrl.refs.length === 0 ? fixedBaseOf(provider) : undefined;
+    const fixedPath = fixed ? targetOf(fixed, rest) : undefined;
     const connectionId = readConnectionId(req.headers['connection-id']);
     const retries = retriesFor(req.headers[RETRIES_HEADER], method);
     const body = await readRequestBody(req, deps.bodyLimitBytes);
     const credential =
       deps.credentials.peek(provider, connectionId) ?? (await deps.credentials.get(provider, connectionId));
+    // Resolved with the credential (credential-cache.ts): a lookup here, 409 connection_incomplete when the base cannot be built.
+    const target = requireTarget(credential.target ?? resolveConnectionTarget(provider, credential.connection));
+    const entry = fixed ?? resolvedBaseOf(provider, target.base);
+    const path = fixedPath ?? targetOf(entry, rest);
 
     const deadline = new CallDeadline(arrived, deps.upstreamTimeoutMs);
     const upstream = deps.agents.forOrigin(entry.base.origin);
@@ -187,9 +208,10 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
           path,
           headers: buildUpstreamHeaders(
             req.headers,
-            provider.apiHeaders,
+            (cred.target && 'base' in cred.target ? cred.target : target).headers,
             cred.header,
             body === null ? null : body.length,
+            target.callerWins,
           ),
           body,
           deadline,

@@ -130,6 +130,7 @@ export function buildUpstreamHeaders(
   apiHeaders: Readonly<Record<string, string>>,
   credential: AuthHeader,
   contentLength: number | null,
+  callerWins?: ReadonlySet<string>,
 ): Record<string, string | string[]> {
   const listed = connectionListed(incoming.connection);
   const out: Record<string, string | string[]> = {};
@@ -138,7 +139,12 @@ export function buildUpstreamHeaders(
     if (value === undefined || isDroppedRequestHeader(name) || listed?.has(name)) continue;
     out[name] = value;
   }
-  for (const name in apiHeaders) out[name.toLowerCase()] = apiHeaders[name]!;
+  for (const name in apiHeaders) {
+    const lower = name.toLowerCase();
+    // A `{metadata.*}` header the caller sent itself (and that is forwarded): the caller's value wins.
+    if (callerWins?.has(lower) && out[lower] !== undefined) continue;
+    out[lower] = apiHeaders[name]!;
+  }
   out[credential.name.toLowerCase()] = credential.value;
   if (contentLength !== null) out['content-length'] = String(contentLength);
   return out;

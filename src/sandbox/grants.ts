@@ -60,6 +60,7 @@ function issueTokens(
   const accessToken = ctx.store.issueAccessToken(familyId, scope, ctx.options.accessTokenTtlSeconds);
   const refreshToken = refreshScope === undefined ? undefined : ctx.store.issueRefreshToken(familyId, refreshScope);
   return {
+    ...ctx.options.tokenResponseExtras,
     access_token: accessToken,
     ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
     token_type: 'Bearer',

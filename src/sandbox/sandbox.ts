@@ -49,6 +49,11 @@ export interface SandboxOptions {
    * 401. Default `[SANDBOX_API_KEY]` (`sbx-demo-api-key`), the demo's documented key.
    */
   apiKeys: string[];
+  /**
+   * Fields added to every token response besides those of RFC 6749 §5.1 (as Salesforce adds
+   * `instance_url`), for `tokenResponseMetadata`. Default `{}`.
+   */
+  tokenResponseExtras: Record<string, string | number | boolean>;
 }
 
 /** Counters and a log of what the sandbox received. */
@@ -127,6 +132,7 @@ export function defaultSandboxOptions(): SandboxOptions {
     issuer: null,
     clock: { now: () => Date.now() },
     apiKeys: [SANDBOX_API_KEY],
+    tokenResponseExtras: {},
   };
 }
 

@@ -77,6 +77,8 @@ export interface FlowState {
   mode: 'redirect' | 'popup';
   /** Origin that receives the popup's postMessage. */
   openerOrigin?: string;
+  /** The connection's `connectionConfig` values, checked: the callback builds the same token URL from them. */
+  config?: ConnectionConfig;
   createdAt: number;
   expiresAt: number;
 }
