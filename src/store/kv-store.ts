@@ -4,6 +4,8 @@ import type { KvBackend, Notice } from './backend';
 import { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
 import { CredentialCipher, SealedValueError } from './encryption';
 import { createKeys, type Keys } from './keys';
+import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
+import { ConnectionListing, type BackfillStep } from './connection-listing';
 import {
   FLOW_STATE_MAX_AGE_MS,
   SPENT_LINK_MEMORY_MS,
@@ -74,10 +76,20 @@ export interface KvStoreOptions {
 export class KvStore implements Store {
   readonly kind: 'memory' | 'redis';
   private readonly keys: Keys;
+  private readonly listing: ConnectionListing;
 
   constructor(private readonly options: KvStoreOptions) {
     this.kind = options.backend.kind;
     this.keys = createKeys(options.prefix);
+    this.listing = new ConnectionListing({
+      backend: options.backend,
+      prefix: options.prefix,
+      legacyIndex: this.keys.connectionIndex(),
+      // Sent together: one round trip for a page, whatever slots the connections sit in.
+      read: (refs) => Promise.all(refs.map(([p, c]) => this.getConnectionInfo(p, c))),
+      listAll: (provider) => this.listConnections(provider),
+      now: () => options.clock.now(),
+    });
   }
 
   private get backend(): KvBackend {
@@ -114,6 +126,18 @@ export class KvStore implements Store {
     return found;
   }
 
+  queryConnections(query: ConnectionQuery): Promise<ConnectionPageResult> {
+    return this.listing.query(query);
+  }
+
+  connectionCounts(): Promise<ConnectionCount[]> {
+    return this.listing.counts();
+  }
+
+  backfillConnectionIndex(batch: number): Promise<BackfillStep> {
+    return this.listing.backfillStep(batch);
+  }
+
   saveConnection(input: ConnectionInput): Promise<Connection> {
     return this.write(input, null) as Promise<Connection>;
   }
@@ -129,6 +153,7 @@ export class KvStore implements Store {
       this.noticeOf(provider, connectionId),
     );
     await this.backend.removeMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
+    await this.listing.unindexed(provider, connectionId);
     return deleted;
   }
 
@@ -387,13 +412,15 @@ export class KvStore implements Store {
     });
     if (version === null) return null;
     await this.backend.addMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
-    return {
+    const written: Connection = {
       ...input,
       config: meta.config ?? {},
       metadata: meta.metadata ?? {},
       credentials: accessAlive ? { ...credentials } : withoutAccessToken(credentials),
       version,
     };
+    await this.listing.indexed(written);
+    return written;
   }
 
   /**
