@@ -9,6 +9,7 @@ import type { Store } from './types';
 
 export * from './types';
 export * from './connection-values';
+export * from './event-log';
 export { CredentialCipher, SealedValueError } from './encryption';
 export { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
 

@@ -4,8 +4,9 @@ import type { KvBackend, Notice } from './backend';
 import { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
 import { CredentialCipher, SealedValueError } from './encryption';
 import { createKeys, type Keys } from './keys';
-import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
-import { ConnectionListing, type BackfillStep } from './connection-listing';
+import { MemoryEventLog, type EventLog, type EventLogLimits } from './event-log';
+import { RedisBackend } from './redis-backend';
+import { RedisEventLog } from './redis-event-log';
 import {
   FLOW_STATE_MAX_AGE_MS,
   SPENT_LINK_MEMORY_MS,
@@ -54,6 +55,8 @@ export interface KvStoreOptions {
   cipher: CredentialCipher;
   clock: Clock;
   prefix: string;
+  /** Caps of the event log (default 100 per connection, 100,000 in total). */
+  eventLimits?: EventLogLimits;
 }
 
 /**
@@ -76,20 +79,16 @@ export interface KvStoreOptions {
 export class KvStore implements Store {
   readonly kind: 'memory' | 'redis';
   private readonly keys: Keys;
-  private readonly listing: ConnectionListing;
+  readonly eventLog: EventLog;
 
   constructor(private readonly options: KvStoreOptions) {
     this.kind = options.backend.kind;
     this.keys = createKeys(options.prefix);
-    this.listing = new ConnectionListing({
-      backend: options.backend,
-      prefix: options.prefix,
-      legacyIndex: this.keys.connectionIndex(),
-      // Sent together: one round trip for a page, whatever slots the connections sit in.
-      read: (refs) => Promise.all(refs.map(([p, c]) => this.getConnectionInfo(p, c))),
-      listAll: (provider) => this.listConnections(provider),
-      now: () => options.clock.now(),
-    });
+    const { backend, clock, prefix, eventLimits } = options;
+    this.eventLog =
+      backend instanceof RedisBackend
+        ? new RedisEventLog(backend.client, prefix, clock, eventLimits)
+        : new MemoryEventLog(clock, eventLimits);
   }
 
   private get backend(): KvBackend {
@@ -126,18 +125,6 @@ export class KvStore implements Store {
     return found;
   }
 
-  queryConnections(query: ConnectionQuery): Promise<ConnectionPageResult> {
-    return this.listing.query(query);
-  }
-
-  connectionCounts(): Promise<ConnectionCount[]> {
-    return this.listing.counts();
-  }
-
-  backfillConnectionIndex(batch: number): Promise<BackfillStep> {
-    return this.listing.backfillStep(batch);
-  }
-
   saveConnection(input: ConnectionInput): Promise<Connection> {
     return this.write(input, null) as Promise<Connection>;
   }
@@ -153,7 +140,6 @@ export class KvStore implements Store {
       this.noticeOf(provider, connectionId),
     );
     await this.backend.removeMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
-    await this.listing.unindexed(provider, connectionId);
     return deleted;
   }
 
@@ -317,7 +303,8 @@ export class KvStore implements Store {
     return this.backend.ready(timeoutMs);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.eventLog.close();
     return this.backend.close();
   }
 
@@ -412,15 +399,13 @@ export class KvStore implements Store {
     });
     if (version === null) return null;
     await this.backend.addMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
-    const written: Connection = {
+    return {
       ...input,
       config: meta.config ?? {},
       metadata: meta.metadata ?? {},
       credentials: accessAlive ? { ...credentials } : withoutAccessToken(credentials),
       version,
     };
-    await this.listing.indexed(written);
-    return written;
   }
 
   /**

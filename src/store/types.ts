@@ -3,11 +3,7 @@
  * sessions, locks and rate-limit windows. The store never knows about HTTP.
  */
 
-import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
-import type { BackfillStep } from './connection-listing';
-
-export type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
-export type { BackfillStep } from './connection-listing';
+import type { EventLog } from './event-log';
 
 export type ConnectionStatus = 'active' | 'reauth_required';
 
@@ -163,21 +159,6 @@ export interface Store {
   getConnectionInfo(provider: string, connectionId: string): Promise<ConnectionInfo | null>;
   /** Ordered by (provider, connection id); from the plaintext fields only, like {@link getConnectionInfo}. */
   listConnections(provider?: string): Promise<ConnectionInfo[]>;
-  /**
-   * One page in `(provider, connection id)` order from the listing index (CONTRACT "Additions":
-   * listing), at a cost that does not grow with the number of connections (with `q`: with the
-   * number of matches). Until a first {@link backfillConnectionIndex} pass has finished, answered
-   * from every connection instead, slower but the same.
-   */
-  queryConnections(query: ConnectionQuery): Promise<ConnectionPageResult>;
-  /** Connections by provider and status, as kept by every write (one read, no scan). */
-  connectionCounts(): Promise<ConnectionCount[]>;
-  /**
-   * One bounded step (up to `batch` connections) of indexing the connections written without the
-   * listing index (by the first release, or by an instance of it during a rolling upgrade),
-   * resuming where the last step stopped, on any instance. Idempotent.
-   */
-  backfillConnectionIndex(batch: number): Promise<BackfillStep>;
   /** Creates or replaces a connection unconditionally (a new authorization). */
   saveConnection(input: ConnectionInput): Promise<Connection>;
   /**
@@ -245,6 +226,12 @@ export interface Store {
    * script that writes; on memory in process, before the write returns). Returns the unsubscribe.
    */
   watchConnections(listener: ConnectionChangeListener): () => void;
+
+  /**
+   * The connection event log and its webhook consumer group (CONTRACT "Events and webhooks"):
+   * Redis Streams on Redis, the same semantics in process on memory.
+   */
+  readonly eventLog: EventLog;
 
   ping(): Promise<void>;
   /** True once the store answers, false after `timeoutMs` without (the caller may start anyway). */
