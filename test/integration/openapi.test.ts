@@ -109,12 +109,11 @@ function requestOf({ path, method, op, parameters }: Operation, apiKey?: string)
   }
   let req = supertest(h.app)[method](url).query(query).set(headers);
   if (apiKey) req = req.set('Authorization', `Bearer ${apiKey}`);
-  const content = (op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
-  const body = content?.['application/json']?.example ?? (content?.['application/json']?.schema as Json)?.example;
-  const resolved = (content?.['application/json']?.schema as Json | undefined)
-    ? resolve(content!['application/json']!.schema as Json).example
-    : undefined;
-  const example = body ?? resolved;
+  // The body's example: on the media type, or on its (possibly referenced) schema.
+  const media = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.[
+    'application/json'
+  ];
+  const example = media?.example ?? (media?.schema ? resolve(media.schema as Json).example : undefined);
   return example === undefined ? req : req.send(example as object);
 }
 
