@@ -7,7 +7,9 @@ import { systemClock, type Clock } from './clock';
 import type { Config } from './config';
 import type { FlowDeps } from './connect/authorization-flow';
 import { AppError } from './errors';
-import { noopEvents, type EventSink } from './events';
+import type { EventSink } from './events';
+import { createEventRecorder, fanOutEvents } from './client/event-recorder';
+import { eventRoutes } from './http/event-routes';
 import { createApiKeyAuthenticator, createApiKeyGuard, createApiKeyHolder, type ApiKeyHolder } from './guards/api-keys';
 import { createFailedAttempts } from './guards/failed-attempts';
 import { browserRateKey, createRateLimiter, serviceRateKey } from './guards/rate-limit';
@@ -68,7 +70,7 @@ export interface LatchkeyApp {
 }
 
 /** Paths of the service API on the Express side, all behind the API key (the proxy checks its own). */
-const SERVICE_PATHS = ['/connect-sessions', '/connections', '/providers'];
+const SERVICE_PATHS = ['/connect-sessions', '/connections', '/providers', '/events'];
 /** Paths of the browser routes, the only ones with a session. */
 const BROWSER_PATHS = ['/auth', '/callback'];
 
@@ -91,7 +93,9 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     config.webhookUrl && config.webhookSecret
       ? createWebhookSink({ url: config.webhookUrl, secret: config.webhookSecret, http, clock, logger })
       : undefined;
-  const events = deps.events ?? webhooks ?? noopEvents;
+  // Every event goes to the store's log (GET /events), whoever else hears it.
+  const recorder = createEventRecorder({ store, clock, logger });
+  const events = deps.events ?? (webhooks ? fanOutEvents(recorder, webhooks) : recorder);
   const source = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
   // Decrypted credentials, kept until their refresh margin and dropped on every instance when the
   // connection changes; in degraded mode an unexpired one is served while the store is down.
@@ -172,6 +176,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   );
   app.use(tokenRoutes({ providers, credentials }));
   app.use(serviceRoutes({ ...flow, credentials }));
+  app.use(eventRoutes({ store, providers }));
   app.use(connectionWriteRoutes(flow));
   app.use(providerRoutes({ providers }));
 
@@ -205,6 +210,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
         serviceLimiter.close();
         browserLimiter.close();
         webhooks?.close();
+        await recorder.flush();
       })()),
     reload,
   };

@@ -188,7 +188,7 @@ async function handleInvalidGrant(
     );
     if (!marked) continue;
     deps.metrics.refreshes.inc({ provider: provider.id, result: 'invalid_grant' });
-    deps.events.emit('connection.reauth_required', provider.id, connectionId);
+    deps.events.emit('connection.reauth_required', provider.id, connectionId, { code: 'invalid_grant' });
     deps.logger.warn(
       { provider: provider.id, connectionId },
       'the provider refused the refresh token (invalid_grant); the connection needs reconnecting',
@@ -210,7 +210,9 @@ async function handleProviderFailure(
 ): Promise<AppError> {
   const { connectionId } = current;
   deps.metrics.refreshes.inc({ provider: provider.id, result: 'provider_error' });
-  deps.events.emit('connection.refresh_failed', provider.id, connectionId);
+  deps.events.emit('connection.refresh_failed', provider.id, connectionId, {
+    code: isAppError(err) ? err.code : 'provider_error',
+  });
   if (deps.settings.cooldownMs > 0) {
     await deps.store.acquireLock(cooldownName(provider.id, connectionId), deps.settings.cooldownMs).catch(() => null);
   }
@@ -269,7 +271,9 @@ async function storeRefreshed(
     return latest;
   }
   deps.metrics.refreshes.inc({ provider: provider.id, result: 'success' });
-  deps.events.emit('connection.refreshed', provider.id, current.connectionId);
+  deps.events.emit('connection.refreshed', provider.id, current.connectionId, {
+    rotated: Boolean(tokens.refreshToken),
+  });
   deps.logger.info(
     { provider: provider.id, connectionId: current.connectionId, rotated: Boolean(tokens.refreshToken) },
     'connection refreshed',

@@ -75,7 +75,7 @@ export async function deleteConnection(
   }
   await deps.store.deleteConnection(provider.id, connectionId);
   deps.credentials.invalidate(provider.id, connectionId);
-  deps.events.emit('connection.deleted', provider.id, connectionId);
+  deps.events.emit('connection.deleted', provider.id, connectionId, { revocation });
   return revocation;
 }
 
