@@ -69,6 +69,8 @@ export interface RunningLatchkey {
   config: Config;
   server: Server;
   logger: Logger;
+  /** The store it opened (closed by {@link RunningLatchkey.close}). */
+  store: Store;
   /**
    * Graceful stop: no new connections, in-flight requests finish (bounded by
    * SHUTDOWN_TIMEOUT_MS, then their connections are closed), then the store closes. Idempotent.
@@ -133,7 +135,7 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
     (closing ??= shutDown({ server, drain, app, store, logger, timeoutMs: config.shutdownTimeoutMs }).finally(
       stopRoutingRedisWarnings,
     ));
-  return { url: where.url, port, config, server, logger, close, reload: app.reload };
+  return { url: where.url, port, config, server, logger, store, close, reload: app.reload };
 }
 
 /**
