@@ -118,11 +118,11 @@ const ROUTES = (): Record<string, Route> => {
       send: (k) => app().delete('/connections/videoask/absent').set(as(k)),
       allowed: 404,
     },
-    // No such route (yet): the floor under the service API needs `full` for anything but a read.
+    // PATCH merges metadata (CONTRACT "Additions"): a write, so `full` only.
     patch: {
       name: 'PATCH /connections/videoask/c1',
       send: (k) => app().patch('/connections/videoask/c1').set(as(k)).send({ metadata: {} }),
-      allowed: 404,
+      allowed: 200,
     },
   };
 };
