@@ -1,32 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startHarness, type Harness } from '../helpers/harness';
+import { OwnRedis, waitFor } from '../helpers/own-redis';
 import { apiAuth, listen, rawRequest, seedVideoAsk, type Listening, type RawResponse } from '../helpers/proxy-harness';
-
-const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `check` every 50 ms until it is true, for at most `timeoutMs`. */
-async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** `work`, or a failure naming `what` once `ms` have passed: a bound on a wait, not a measurement. */
 async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -38,63 +12,6 @@ async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T>
     return await Promise.race([work, bound]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/**
- * A redis-server of this test's own (never the shared one), persistent across its restart
- * (append-only file, no RDB snapshots), stopped and started while traffic runs.
- */
-class OwnRedis {
-  private child: ChildProcess | null = null;
-  readonly dir = mkdtempSync(join(tmpdir(), 'latchkey-outage-'));
-
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const child = spawn(
-      REDIS_SERVER,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', this.dir],
-      {
-        stdio: 'ignore',
-      },
-    );
-    this.child = child;
-    await waitFor(() => this.answersPing(), 10_000, 'redis-server to answer');
-  }
-
-  /** One PING over a plain socket (RESP inline command), so no client library lingers. */
-  private answersPing(): Promise<boolean> {
-    return new Promise((resolve) => {
-      const socket = connect(this.port, '127.0.0.1');
-      const done = (ok: boolean) => {
-        socket.destroy();
-        resolve(ok);
-      };
-      socket.once('error', () => done(false));
-      socket.once('connect', () => socket.write('PING\r\n'));
-      socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
-    });
-  }
-
-  /** SIGTERM: redis-server flushes the append-only file and exits. */
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-    this.child = null;
-  }
-
-  async destroy(): Promise<void> {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -118,8 +35,7 @@ describe('Redis outage', () => {
   let latchkey: Listening;
 
   beforeAll(async () => {
-    redis = new OwnRedis(await freePort());
-    await redis.start();
+    redis = await OwnRedis.start();
     // The rate limit stays on (the proxy needs the store for it too) but never trips here.
     // DEGRADED_MODE=false: every route, the proxy included, must need the store here; the proxy's
     // degraded answers are tested in proxy-degraded-mode.test.ts.
