@@ -2,13 +2,14 @@ import type { RequestListener } from 'node:http';
 import axios, { type AxiosInstance } from 'axios';
 import express, { type Express } from 'express';
 import proxyaddr from 'proxy-addr';
-import { createCredentialSource, createWebhookSink, type CredentialSource } from './client';
+import { createCredentialSource, type CredentialSource } from './client';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config';
 import type { FlowDeps } from './connect/authorization-flow';
 import { AppError } from './errors';
 import type { EventSink } from './events';
-import { createEventRecorder, fanOutEvents } from './client/event-recorder';
+import { createEventRecorder } from './client/event-recorder';
+import { registerBacklogGauge, startWebhookDelivery } from './client/webhook-delivery';
 import { eventRoutes } from './http/event-routes';
 import { createApiKeyAuthenticator, createApiKeyGuard, createApiKeyHolder, type ApiKeyHolder } from './guards/api-keys';
 import { createFailedAttempts } from './guards/failed-attempts';
@@ -89,13 +90,24 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const metrics = deps.metrics ?? createMetrics();
   const clock = deps.clock ?? systemClock;
   const http = deps.http ?? axios.create();
-  const webhooks =
-    config.webhookUrl && config.webhookSecret
-      ? createWebhookSink({ url: config.webhookUrl, secret: config.webhookSecret, http, clock, logger })
-      : undefined;
   // Every event goes to the store's log (GET /events), whoever else hears it.
   const recorder = createEventRecorder({ store, clock, logger });
-  const events = deps.events ?? (webhooks ? fanOutEvents(recorder, webhooks) : recorder);
+  const events = deps.events ?? recorder;
+  // Every instance with a WEBHOOK_URL delivers from the log (one consumer of its group each).
+  const webhooks =
+    config.webhookUrl && config.webhookSecret && !deps.events
+      ? startWebhookDelivery({
+          store,
+          url: config.webhookUrl,
+          secrets: config.webhookSecret.split(',').map((s) => s.trim()).filter(Boolean),
+          maxAgeMs: config.webhookMaxAgeHours * 3600_000,
+          http,
+          clock,
+          logger,
+          onResult: (result) => metrics.webhookDeliveries.inc({ result }),
+        })
+      : undefined;
+  registerBacklogGauge(metrics.registry, store);
   const source = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
   // Decrypted credentials, kept until their refresh margin and dropped on every instance when the
   // connection changes; in degraded mode an unexpired one is served while the store is down.
@@ -209,8 +221,8 @@ export function createApp(deps: AppDeps): LatchkeyApp {
         cache.close();
         serviceLimiter.close();
         browserLimiter.close();
-        webhooks?.close();
         await recorder.flush();
+        await webhooks?.close();
       })()),
     reload,
   };

@@ -59,6 +59,8 @@ export interface Config {
   providersFile?: string;
   webhookUrl?: string;
   webhookSecret?: string;
+  /** How long a webhook delivery is retried before it is dead (WEBHOOK_MAX_AGE_HOURS, default 24). */
+  webhookMaxAgeHours: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest request body the proxy accepts (and buffers for a retry after a 401). */
   proxyBodyLimitBytes: number;
@@ -225,6 +227,7 @@ const envSchema = z.object({
   PROVIDERS_FILE: optionalString,
   WEBHOOK_URL: z.preprocess(emptyToUndefined, url(HTTP).optional()),
   WEBHOOK_SECRET: optionalString,
+  WEBHOOK_MAX_AGE_HOURS: intWithin(1, 24 * 30, 24),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -370,6 +373,7 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     providersFile: e.PROVIDERS_FILE,
     webhookUrl: e.WEBHOOK_URL,
     webhookSecret: e.WEBHOOK_SECRET,
+    webhookMaxAgeHours: e.WEBHOOK_MAX_AGE_HOURS,
     logLevel: e.LOG_LEVEL,
     proxyBodyLimitBytes: e.PROXY_BODY_LIMIT_BYTES,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,

@@ -32,6 +32,12 @@ export function createMetrics() {
       labelNames: ['provider'] as const,
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: 'latchkey_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by result: delivered (2xx), failed (retried later), dead (given up after WEBHOOK_MAX_AGE_HOURS)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     lockWaits: new Histogram({
       name: 'latchkey_refresh_lock_wait_seconds',
       help: "Time callers waited for another holder of a connection's refresh lock",

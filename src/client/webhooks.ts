@@ -48,14 +48,20 @@ export function signWebhookBody(secret: string, rawBody: string | Buffer): strin
 }
 
 /**
- * For receivers: true when `header` is the signature of `rawBody` (the bytes as received, before
- * any JSON parsing), compared in constant time.
+ * For receivers: true when `header` holds the signature of `rawBody` (the bytes as received,
+ * before any JSON parsing), compared in constant time. During a rotation of WEBHOOK_SECRET the
+ * header holds one signature per secret, space-separated; one that matches is enough.
  */
 export function verifyWebhookSignature(secret: string, rawBody: string | Buffer, header: string | undefined): boolean {
   if (typeof header !== 'string') return false;
   const expected = Buffer.from(signWebhookBody(secret, rawBody));
-  const given = Buffer.from(header.trim());
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return header
+    .trim()
+    .split(/\s+/)
+    .some((one) => {
+      const given = Buffer.from(one);
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    });
 }
 
 /**

@@ -325,7 +325,9 @@ describe('the authorization-code flow against the sandbox provider', () => {
             ? JSON.stringify(await raw.hgetall(key))
             : type === 'set'
               ? (await raw.smembers(key)).join(',')
-              : await raw.get(key);
+              : type === 'stream'
+                ? JSON.stringify(await raw.xrange(key, '-', '+'))
+                : await raw.get(key);
         for (const s of secrets) expect(value).not.toContain(s);
         expect(value).not.toContain('sbx_');
       }
@@ -414,7 +416,13 @@ describe('api_key providers', () => {
       for (const key of await keysUnder(raw, h.prefix)) {
         const type = await raw.type(key);
         const value =
-          type === 'hash' ? JSON.stringify(await raw.hgetall(key)) : type === 'set' ? '' : await raw.get(key);
+          type === 'hash'
+            ? JSON.stringify(await raw.hgetall(key))
+            : type === 'set'
+              ? ''
+              : type === 'stream'
+                ? JSON.stringify(await raw.xrange(key, '-', '+'))
+                : await raw.get(key);
         expect(value).not.toContain('wg-key-canary');
       }
     } finally {

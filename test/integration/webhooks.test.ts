@@ -79,10 +79,12 @@ describe('webhooks', () => {
       ).toEqual(['connection.reauth_required', 'connection.refresh_failed', 'connection.refreshed']);
       for (const { raw, headers } of receiver.received) {
         expect(JSON.parse(raw)).toEqual({
+          id: expect.stringMatching(/^evt_/),
           type: expect.any(String),
           provider: 'videoask',
           connection_id: 'hooked',
           at: expect.any(String),
+          detail: expect.any(Object),
         });
         expect(headers['latchkey-signature']).toBe(`sha256=${createHmac('sha256', SECRET).update(raw).digest('hex')}`);
         expect(verifyWebhookSignature(SECRET, raw, headers['latchkey-signature'] as string)).toBe(true);
@@ -90,6 +92,34 @@ describe('webhooks', () => {
           false,
         );
       }
+    });
+  });
+
+  describe('metrics of deliveries', () => {
+    let receiver: Receiver;
+    let h: Harness;
+
+    beforeAll(async () => {
+      receiver = await startReceiver(204);
+      h = await startHarness({ env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET } });
+    });
+    afterAll(async () => {
+      await h.close();
+      await receiver.close();
+    });
+
+    it('counts deliveries by result and reports the backlog on /metrics', async () => {
+      await seedConnection(h.store, h.sandbox, {
+        connectionId: 'counted',
+        expiresAt: Date.now() + 3600_000,
+        now: Date.now(),
+      });
+      expect((await h.api().post('/connections/videoask/counted/refresh')).status).toBe(200);
+      await waitUntil(() => receiver.received.length === 1);
+      await waitUntil(async () => (await h.store.eventLog.backlog()) === 0);
+      const text = (await supertest(h.app).get('/metrics')).text;
+      expect(text).toMatch(/^latchkey_webhook_deliveries_total\{result="delivered"\} 1$/m);
+      expect(text).toMatch(/^latchkey_webhook_backlog 0$/m);
     });
   });
 
