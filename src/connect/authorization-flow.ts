@@ -150,6 +150,7 @@ export async function completeAuthorization(
     const cause = new AppError('provider_error', 'The provider answered the authorization request with an error', {
       provider: { error: /^[A-Za-z0-9_.-]{1,64}$/.test(error) ? error : code },
     });
+    deps.events.emit('connection.connect_failed', flow.provider, flow.connectionId, { code });
     return { kind: 'error', flow, code, cause };
   }
   const code = params.get('code');
@@ -166,6 +167,7 @@ export async function completeAuthorization(
     return { kind: 'connected', flow, connection };
   } catch (err) {
     const cause = toAppError(err);
+    deps.events.emit('connection.connect_failed', flow.provider, flow.connectionId, { code: cause.code });
     return { kind: 'error', flow, code: cause.code, cause };
   }
 }

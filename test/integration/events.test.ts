@@ -100,6 +100,15 @@ describe.each(['redis', 'memory'] as const)('events on the %s store', (storeKind
     expect(feed.map((e) => e.id)).toEqual([events[4]!.id]);
   });
 
+  it('records a flow that failed at the token endpoint as connection.connect_failed with its code', async () => {
+    h.sandbox.failNextTokenRequests(1, 503);
+    const done = await connectVideoAsk(h.browser(), '?connection_id=unlucky');
+    expect(new URL(done.headers.location!, 'http://x').searchParams.get('status')).toBe('error');
+    await waitUntil(async () => (await eventsOf('/connections/videoask/unlucky/events')).length === 1);
+    const [failed] = await eventsOf('/connections/videoask/unlucky/events');
+    expect(failed).toMatchObject({ type: 'connection.connect_failed', detail: { code: 'provider_error' } });
+  });
+
   it('pages the feed without gaps or repeats while new events arrive', async () => {
     for (let i = 0; i < 7; i++) await seedApiKeyConnection(h.store, 'webinargeek', `page-${i}`, 'wg-key');
     for (let i = 0; i < 7; i++) expect((await h.api().delete(`/connections/webinargeek/page-${i}`)).status).toBe(204);
