@@ -93,7 +93,8 @@ type StreamEntry = [id: string, fields: string[] | null];
  *
  * The consumer's blocking read (XREADGROUP BLOCK) holds a connection while it waits, so it gets
  * its own `duplicate()` of the process's client, opened when a consumer starts: the only
- * connection this log opens.
+ * connection this log opens (on Cluster, a duplicate of the cluster client, which connects to the
+ * nodes it needs, and reads that block for less than the command timeout).
  */
 export class RedisEventLog implements EventLog {
   private readonly redis: Scripted;
