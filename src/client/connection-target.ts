@@ -1,7 +1,12 @@
 import { AppError } from '../errors';
 import { parseApiBase, type ApiBase } from '../providers/api-target';
-import type { Provider } from '../providers/registry';
-import { resolveHeaders, resolveProviderUrl, type TemplateValues } from '../providers/templates';
+import type { OAuth2Provider, Provider } from '../providers/registry';
+import {
+  resolveAuthorizationParams,
+  resolveHeaders,
+  resolveProviderUrl,
+  type TemplateValues,
+} from '../providers/templates';
 
 /**
  * Where a connection's API calls go and what they carry, resolved once from the provider's
@@ -61,4 +66,49 @@ export function resolveConnectionTarget(provider: Provider, values: TemplateValu
 export function requireTarget(target: ResolvedTarget): ConnectionTarget {
   if ('incomplete' in target) throw target.incomplete;
   return target;
+}
+
+/**
+ * The provider with its OAuth endpoints (`authorizationUrl`, `tokenUrl`, `revocationUrl`,
+ * `authorizationParams`) resolved from a connection's config (and, for revocation, metadata),
+ * so the protocol code builds every URL from the connection's values. A provider without
+ * templates is given back as it is.
+ *
+ * @throws AppError `connection_incomplete` (409) naming the value an authorization or token URL lacks
+ */
+export function withConnectionEndpoints(provider: OAuth2Provider, values: TemplateValues): OAuth2Provider {
+  const { templates } = provider;
+  const templated = [templates.authorizationUrl, templates.tokenUrl, templates.revocationUrl].some(
+    (t) => t && t.refs.length > 0,
+  );
+  const paramsTemplated = templates.authorizationParams.entries.some(([, v]) => v.refs.length > 0);
+  if (!templated && !paramsTemplated) return provider;
+  const url = (template: typeof templates.tokenUrl, field: string): string => {
+    const resolved = resolveProviderUrl(template!, values);
+    if (typeof resolved === 'string') return resolved;
+    const why = 'missing' in resolved ? `${resolved.missing} is missing` : `${resolved.invalid} ${resolved.reason}`;
+    throw new AppError('connection_incomplete', `The ${provider.displayName} ${field} cannot be built: ${why}`);
+  };
+  const params = resolveAuthorizationParams(templates.authorizationParams, values) as Record<string, unknown>;
+  // The result is the parameters when it holds exactly the declared names; otherwise it says what is missing.
+  const names = templates.authorizationParams.entries.map(([name]) => name);
+  const resolved = Object.keys(params).length === names.length && names.every((n) => typeof params[n] === 'string');
+  if (!resolved) {
+    const which = String(params.missing ?? params.invalid);
+    throw new AppError('connection_incomplete', `The ${provider.displayName} authorization needs ${which}`);
+  }
+  const authorizationParams = params as Record<string, string>;
+  let revocationUrl = provider.revocationUrl;
+  if (templates.revocationUrl) {
+    // A revocation URL that cannot be built means no revocation, never a failed delete.
+    const resolved = resolveProviderUrl(templates.revocationUrl, values);
+    revocationUrl = typeof resolved === 'string' ? resolved : null;
+  }
+  return {
+    ...provider,
+    authorizationUrl: url(templates.authorizationUrl, 'authorization URL'),
+    tokenUrl: url(templates.tokenUrl, 'token URL'),
+    revocationUrl,
+    authorizationParams,
+  };
 }

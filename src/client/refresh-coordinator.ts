@@ -5,6 +5,7 @@ import type { EventSink } from '../events';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { refreshTokenGrant, TokenEndpointError } from '../oauth/token-client';
+import { withConnectionEndpoints } from './connection-target';
 import type { TokenSet } from '../oauth/token-response';
 import type { OAuth2Provider } from '../providers/registry';
 import type { Connection, ConnectionInput, Store } from '../store';
@@ -128,7 +129,8 @@ async function refreshHolding(
 
   let tokens: TokenSet;
   try {
-    tokens = await refreshTokenGrant(provider, refreshToken, {
+    // The token URL of a templated provider is built from the connection's own config.
+    tokens = await refreshTokenGrant(withConnectionEndpoints(provider, current), refreshToken, {
       http: deps.http,
       timeoutMs: deps.settings.tokenRequestTimeoutMs,
       now: () => deps.clock.now(),

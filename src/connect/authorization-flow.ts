@@ -10,7 +10,7 @@ import { createPkcePair } from '../oauth/pkce';
 import { randomToken } from '../oauth/random';
 import { exchangeCode } from '../oauth/token-client';
 import type { OAuth2Provider, Provider, ProviderRegistry } from '../providers/registry';
-import { requireTarget, resolveConnectionTarget } from '../client/connection-target';
+import { requireTarget, resolveConnectionTarget, withConnectionEndpoints } from '../client/connection-target';
 import type { AuthHeader } from '../client/types';
 import { resolveApiUrl } from '../providers/api-target';
 import type {
@@ -58,7 +58,8 @@ export async function startAuthorization(
   target: ConnectTarget,
   browser: BrowserContext,
 ): Promise<string> {
-  const provider = requireOAuth2(target.provider);
+  // Its authorization URL and parameters built from the connection's config (409 connection_incomplete without).
+  const provider = withConnectionEndpoints(requireOAuth2(target.provider), { config: target.config ?? {} });
   const now = deps.clock.now();
   const state = randomToken(32);
   const pkce = provider.pkce ? createPkcePair() : undefined;
@@ -72,6 +73,8 @@ export async function startAuthorization(
     returnTo: target.returnTo,
     mode: browser.mode,
     openerOrigin: browser.openerOrigin,
+    // Kept so that the callback builds the same token URL.
+    config: target.config,
     createdAt: now,
     expiresAt: now + FLOW_STATE_MAX_AGE_MS,
   };
@@ -206,7 +209,7 @@ async function connectWithCode(
   code: string,
 ): Promise<Connection> {
   const tokens = await exchangeCode(
-    provider,
+    withConnectionEndpoints(provider, { config: flow.config ?? {} }),
     { code, redirectUri: deps.config.redirectUri, codeVerifier: flow.codeVerifier },
     { http: deps.http, timeoutMs: deps.config.tokenRequestTimeoutMs, now: () => deps.clock.now() },
   );

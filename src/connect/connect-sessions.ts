@@ -1,5 +1,6 @@
 import { AppError, isAppError } from '../errors';
 import { randomToken } from '../oauth/random';
+import { checkConnectionConfig } from '../providers/provider-templates';
 import type { Provider } from '../providers/registry';
 import { CONNECT_SESSION_TTL_MS, type ConnectSession } from '../store';
 import { ConnectSessionRequestSchema, parseRequest, type ConnectSessionWire } from '../wire/api-schemas';
@@ -20,9 +21,18 @@ export async function createConnectSession(deps: FlowDeps, body: unknown): Promi
     connection_config,
   } = parseRequest(ConnectSessionRequestSchema, body ?? {}, 'body');
   const provider = deps.providers.requireEnabled(providerId);
-  // Refused rather than dropped until connections keep their config (CONTRACT "Connections").
-  if (connection_config !== undefined && Object.keys(connection_config).length > 0)
-    throw new AppError('invalid_request', 'connection_config: this Latchkey does not keep connection config yet');
+  // Checked now (400 naming the field); a required value not given is asked for on the form at /auth.
+  // An empty value given on purpose is a mistake of the caller's, not a value to ask for later.
+  const empty = Object.entries(connection_config ?? {}).find(([, value]) => value === '');
+  if (empty) throw new AppError('invalid_request', `connection_config.${empty[0]}: must not be empty`);
+  const checked = checkConnectionConfig(provider, connection_config, { partial: true });
+  if ('problems' in checked) {
+    const [first] = checked.problems;
+    throw new AppError(
+      'invalid_request',
+      `connection_config${first!.name ? `.${first!.name}` : ''}: ${first!.message}`,
+    );
+  }
   const returnTo = return_to === undefined ? undefined : resolveReturnTo(return_to, deps.config);
   const now = deps.clock.now();
   const token = randomToken(32);
@@ -31,6 +41,7 @@ export async function createConnectSession(deps: FlowDeps, body: unknown): Promi
     provider: provider.id,
     connectionId: connection_id,
     returnTo,
+    ...(Object.keys(checked.config).length ? { config: checked.config } : {}),
     createdAt: now,
     expiresAt,
   });

@@ -11,6 +11,8 @@ export interface ConnectTarget {
   returnTo: string;
   /** The connect link this target came from, claimed but not yet spent. */
   link?: ClaimedLink;
+  /** `connectionConfig` values, checked (from the link's `connection_config`, or the config form). */
+  config?: Record<string, string>;
 }
 
 export interface ConnectQuery {
@@ -40,6 +42,7 @@ export async function resolveConnectTarget(
       connectionId: link.session.connectionId,
       returnTo: link.session.returnTo ?? askedReturnTo ?? resolveReturnTo(undefined, deps.config),
       link,
+      config: link.session.config,
     };
   }
   if (!deps.config.allowAnonymousConnect) {

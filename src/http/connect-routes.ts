@@ -15,7 +15,10 @@ import { writeError } from '../wire/error-response';
 import { reportError } from '../wire/error-report';
 import { AppError, toAppError } from '../errors';
 import { randomToken } from '../oauth/random';
+import { checkConnectionConfig } from '../providers/provider-templates';
+import type { Provider } from '../providers/registry';
 import { createAssetReader } from '../public/assets';
+import { renderConfigForm } from '../public/config-form';
 import {
   renderApiKeyForm,
   renderConnectPage,
@@ -32,6 +35,8 @@ const API_KEY_FORM_TTL_MS = 15 * 60 * 1000;
 /** The API-key form is a CSRF token, a key and a few connection settings: anything bigger is not this form. */
 const API_KEY_FORM_MAX_BYTES = '16kb';
 const API_KEY_FORM_MAX_FIELDS = 10;
+/** The config form: a CSRF token and at most 20 connectionConfig values. */
+const CONFIG_FORM_MAX_FIELDS = 24;
 /** The Connect page shows a flow's result once, and only while it is news. */
 const RESULT_NOTICE_MAX_AGE_MS = 10 * 60 * 1000;
 const STATIC_MAX_AGE = 'public, max-age=300';
@@ -207,6 +212,23 @@ export function connectRoutes(deps: FlowDeps): Router {
     openerOrigin?: string,
   ): Promise<{ html: string } | { location: string }> {
     req.session.started = true;
+    // A required connectionConfig value the link did not give: asked for on a form first.
+    const config = checkConnectionConfig(target.provider, target.config ?? {}, { partial: true });
+    if ('missing' in config && config.missing.length > 0) {
+      const csrf = randomToken(32);
+      req.session.configFlow = {
+        provider: target.provider.id,
+        connectionId: target.connectionId,
+        returnTo: target.returnTo,
+        csrf,
+        mode,
+        openerOrigin,
+        expiresAt: deps.clock.now() + API_KEY_FORM_TTL_MS,
+        config: target.config ?? {},
+      };
+      await saveSession(req);
+      return { html: configForm(target.provider, csrf, config.missing) };
+    }
     if (target.provider.authMode === 'api_key') {
       const csrf = randomToken(32);
       req.session.apiKeyFlow = {
@@ -217,6 +239,7 @@ export function connectRoutes(deps: FlowDeps): Router {
         mode,
         openerOrigin,
         expiresAt: deps.clock.now() + API_KEY_FORM_TTL_MS,
+        config: target.config,
       };
       await saveSession(req);
       const html = renderApiKeyForm({
@@ -282,7 +305,7 @@ export function connectRoutes(deps: FlowDeps): Router {
       // Tried once, before anything is stored: a wrong key, or a check that could not be made, is the form again.
       const checked =
         provider.authMode === 'api_key'
-          ? await checkApiKey(provider, apiKey, { http: deps.http })
+          ? await checkApiKey(provider, apiKey, { http: deps.http, config: flow.config })
           : ({ outcome: 'unchecked' } as const);
       if (checked.outcome === 'refused' || checked.outcome === 'failed') {
         report(req, checked.error, provider.id);
@@ -303,6 +326,7 @@ export function connectRoutes(deps: FlowDeps): Router {
           deps,
           { provider, connectionId: flow.connectionId, returnTo: flow.returnTo },
           apiKey,
+          flow.config,
         );
       } catch (err) {
         const error = toAppError(err);
@@ -311,6 +335,72 @@ export function connectRoutes(deps: FlowDeps): Router {
         return;
       }
       await finish(req, res, back, { status: 'connected' }, connection);
+    },
+  );
+
+  function configForm(
+    provider: Provider,
+    csrf: string,
+    names: string[],
+    given: Record<string, string> = {},
+    errors: Record<string, string> = {},
+  ): string {
+    return renderConfigForm({
+      provider,
+      action: `${basePath}/auth/${provider.id}/config`,
+      csrf,
+      basePath,
+      fields: names.map((name) => ({
+        name,
+        label: provider.connectionConfig[name]!.label,
+        pattern: provider.connectionConfig[name]!.pattern,
+        value: given[name],
+        error: errors[name],
+      })),
+    });
+  }
+
+  /** The config form's answer: checked like a connect session's `connection_config`, then the flow goes on. */
+  router.post(
+    '/auth/:provider/config',
+    formBody({ limit: API_KEY_FORM_MAX_BYTES, parameterLimit: CONFIG_FORM_MAX_FIELDS }),
+    async (req, res) => {
+      noStore(res);
+      const provider = deps.providers.requireEnabled(String(req.params.provider));
+      const flow = req.session.configFlow;
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const sameForm =
+        flow !== undefined && flow.provider === provider.id && typeof body.csrf === 'string' && body.csrf === flow.csrf;
+      if (!flow || !sameForm || flow.expiresAt <= deps.clock.now()) {
+        throw new AppError(
+          'invalid_state',
+          'This form has expired or was not opened in this browser. Please start again.',
+        );
+      }
+      const asked = Object.keys(provider.connectionConfig).filter((name) => flow.config[name] === undefined);
+      const given: Record<string, string> = {};
+      for (const name of asked) {
+        const value = body[name];
+        if (typeof value === 'string' && value.trim() !== '') given[name] = value.trim();
+      }
+      const checked = checkConnectionConfig(provider, { ...flow.config, ...given });
+      if ('problems' in checked) {
+        const errors = Object.fromEntries(checked.problems.map((p) => [p.name, p.message]));
+        const missing = asked.filter((name) => provider.connectionConfig[name]!.required || given[name] !== undefined);
+        const html = configForm(provider, flow.csrf, missing, given, errors);
+        writeError(res, new AppError('invalid_request', checked.problems[0]!.message), { html });
+        return;
+      }
+      delete req.session.configFlow;
+      const target: ConnectTarget = {
+        provider,
+        connectionId: flow.connectionId,
+        returnTo: flow.returnTo,
+        config: checked.config,
+      };
+      const answer = await beginFlow(req, target, flow.mode, flow.openerOrigin);
+      if ('html' in answer) res.type('html').send(answer.html);
+      else res.redirect(302, answer.location);
     },
   );
 

@@ -5,8 +5,9 @@ import { createConnectSession } from '../connect/connect-sessions';
 import { AppError } from '../errors';
 import { canUseProvider } from '../guards/access';
 import { revokeCredentials, type RevocationResult } from '../oauth/token-revocation';
-import type { Provider } from '../providers/registry';
-import { isUnreadableCredential } from '../store';
+import { withConnectionEndpoints } from '../client/connection-target';
+import type { OAuth2Provider, Provider } from '../providers/registry';
+import { isUnreadableCredential, type Connection } from '../store';
 import { jsonBody, singleValuedQuery } from './body-parsing';
 import { requireAccess } from './api-auth';
 import { toConnectionView } from './views';
@@ -67,7 +68,7 @@ export async function deleteConnection(
       connection === 'unreadable'
         ? 'not_possible'
         : connection
-          ? await revokeCredentials(provider, connection.credentials, {
+          ? await revokeCredentials(revocationEndpoints(provider, connection), connection.credentials, {
               http: deps.http,
               timeoutMs: deps.config.tokenRequestTimeoutMs,
             })
@@ -77,6 +78,15 @@ export async function deleteConnection(
   deps.credentials.invalidate(provider.id, connectionId);
   deps.events.emit('connection.deleted', provider.id, connectionId, { revocation });
   return revocation;
+}
+
+/** The provider with the connection's own revocation URL; one that cannot be built means no revocation. */
+function revocationEndpoints(provider: OAuth2Provider, connection: Connection): OAuth2Provider {
+  try {
+    return withConnectionEndpoints(provider, connection);
+  } catch {
+    return { ...provider, revocationUrl: null };
+  }
 }
 
 /** Connect sessions, reading and deleting connections; mounted behind the API-key check. */

@@ -33,6 +33,20 @@ export interface LatchkeySession {
     mode: 'redirect' | 'popup';
     openerOrigin?: string;
     expiresAt: number;
+    /** The connection's config values, checked (from the link or the config form). */
+    config?: Record<string, string>;
+  };
+  /** A config form in progress (a required `connectionConfig` value the link did not give), and its CSRF token. */
+  configFlow?: {
+    provider: string;
+    connectionId: string;
+    returnTo: string;
+    csrf: string;
+    mode: 'redirect' | 'popup';
+    openerOrigin?: string;
+    expiresAt: number;
+    /** Values the link gave already. */
+    config: Record<string, string>;
   };
   /** Marks the session as started, so that it is saved and its id stays stable. */
   started?: boolean;

@@ -89,6 +89,8 @@ export interface ConnectSession {
   provider: string;
   connectionId: string;
   returnTo?: string;
+  /** `connection_config` given with the link, checked when it was issued. */
+  config?: ConnectionConfig;
   createdAt: number;
   expiresAt: number;
 }
