@@ -4,6 +4,8 @@ import type { KvBackend, Notice } from './backend';
 import { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
 import { CredentialCipher, SealedValueError } from './encryption';
 import { createKeys, type Keys } from './keys';
+import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
+import { ConnectionListing, type BackfillStep } from './connection-listing';
 import { MemoryEventLog, type EventLog, type EventLogLimits } from './event-log';
 import { RedisBackend } from './redis-backend';
 import { RedisEventLog } from './redis-event-log';
@@ -80,6 +82,7 @@ export class KvStore implements Store {
   readonly kind: 'memory' | 'redis';
   private readonly keys: Keys;
   readonly eventLog: EventLog;
+  private readonly listing: ConnectionListing;
 
   constructor(private readonly options: KvStoreOptions) {
     this.kind = options.backend.kind;
@@ -89,6 +92,15 @@ export class KvStore implements Store {
       backend instanceof RedisBackend
         ? new RedisEventLog(backend.client, prefix, clock, eventLimits)
         : new MemoryEventLog(clock, eventLimits);
+    this.listing = new ConnectionListing({
+      backend: options.backend,
+      prefix: options.prefix,
+      legacyIndex: this.keys.connectionIndex(),
+      // Sent together: one round trip for a page, whatever slots the connections sit in.
+      read: (refs) => Promise.all(refs.map(([p, c]) => this.getConnectionInfo(p, c))),
+      listAll: (provider) => this.listConnections(provider),
+      now: () => options.clock.now(),
+    });
   }
 
   private get backend(): KvBackend {
@@ -125,6 +137,18 @@ export class KvStore implements Store {
     return found;
   }
 
+  queryConnections(query: ConnectionQuery): Promise<ConnectionPageResult> {
+    return this.listing.query(query);
+  }
+
+  connectionCounts(): Promise<ConnectionCount[]> {
+    return this.listing.counts();
+  }
+
+  backfillConnectionIndex(batch: number): Promise<BackfillStep> {
+    return this.listing.backfillStep(batch);
+  }
+
   saveConnection(input: ConnectionInput): Promise<Connection> {
     return this.write(input, null) as Promise<Connection>;
   }
@@ -140,6 +164,7 @@ export class KvStore implements Store {
       this.noticeOf(provider, connectionId),
     );
     await this.backend.removeMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
+    await this.listing.unindexed(provider, connectionId);
     return deleted;
   }
 
@@ -399,13 +424,15 @@ export class KvStore implements Store {
     });
     if (version === null) return null;
     await this.backend.addMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
-    return {
+    const written: Connection = {
       ...input,
       config: meta.config ?? {},
       metadata: meta.metadata ?? {},
       credentials: accessAlive ? { ...credentials } : withoutAccessToken(credentials),
       version,
     };
+    await this.listing.indexed(written);
+    return written;
   }
 
   /**

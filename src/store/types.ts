@@ -5,6 +5,12 @@
 
 import type { EventLog } from './event-log';
 
+import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
+import type { BackfillStep } from './connection-listing';
+
+export type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
+export type { BackfillStep } from './connection-listing';
+
 export type ConnectionStatus = 'active' | 'reauth_required';
 
 /** Secret material. Encrypted at rest; never part of an API answer. */
@@ -161,6 +167,21 @@ export interface Store {
   getConnectionInfo(provider: string, connectionId: string): Promise<ConnectionInfo | null>;
   /** Ordered by (provider, connection id); from the plaintext fields only, like {@link getConnectionInfo}. */
   listConnections(provider?: string): Promise<ConnectionInfo[]>;
+  /**
+   * One page in `(provider, connection id)` order from the listing index (CONTRACT "Additions":
+   * listing), at a cost that does not grow with the number of connections (with `q`: with the
+   * number of matches). Until a first {@link backfillConnectionIndex} pass has finished, answered
+   * from every connection instead, slower but the same.
+   */
+  queryConnections(query: ConnectionQuery): Promise<ConnectionPageResult>;
+  /** Connections by provider and status, as kept by every write (one read, no scan). */
+  connectionCounts(): Promise<ConnectionCount[]>;
+  /**
+   * One bounded step (up to `batch` connections) of indexing the connections written without the
+   * listing index (by the first release, or by an instance of it during a rolling upgrade),
+   * resuming where the last step stopped, on any instance. Idempotent.
+   */
+  backfillConnectionIndex(batch: number): Promise<BackfillStep>;
   /** Creates or replaces a connection unconditionally (a new authorization). */
   saveConnection(input: ConnectionInput): Promise<Connection>;
   /**

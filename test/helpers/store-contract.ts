@@ -12,6 +12,7 @@ import type { KvBackend } from '../../src/store/backend';
 import { CredentialCipher } from '../../src/store/encryption';
 import { createKeys } from '../../src/store/keys';
 import { testEncryptionKey } from './keys';
+import { listingContract } from './listing-contract';
 
 export interface ContractStore {
   store: Store;
@@ -639,6 +640,8 @@ export function storeContract(
         expect(await reader.getConnection('videoask', 'legacy')).toEqual(rewritten);
       });
     });
+
+    listingContract(() => ({ store, peer: () => peer(), backend, prefix, clock }));
 
     it('grants a lock to one holder and lets only that holder release it', async () => {
       const a = await store.acquireLock('videoask:user-1', 5000);

@@ -325,9 +325,11 @@ describe('the authorization-code flow against the sandbox provider', () => {
             ? JSON.stringify(await raw.hgetall(key))
             : type === 'set'
               ? (await raw.smembers(key)).join(',')
-              : type === 'stream'
-                ? JSON.stringify(await raw.xrange(key, '-', '+'))
-                : await raw.get(key);
+              : type === 'zset'
+                ? (await raw.zrange(key, 0, -1)).join(',')
+                : type === 'stream'
+                  ? JSON.stringify(await raw.xrange(key, '-', '+'))
+                  : await raw.get(key);
         for (const s of secrets) expect(value).not.toContain(s);
         expect(value).not.toContain('sbx_');
       }
@@ -420,9 +422,11 @@ describe('api_key providers', () => {
             ? JSON.stringify(await raw.hgetall(key))
             : type === 'set'
               ? ''
-              : type === 'stream'
-                ? JSON.stringify(await raw.xrange(key, '-', '+'))
-                : await raw.get(key);
+              : type === 'zset'
+                ? (await raw.zrange(key, 0, -1)).join(',')
+                : type === 'stream'
+                  ? JSON.stringify(await raw.xrange(key, '-', '+'))
+                  : await raw.get(key);
         expect(value).not.toContain('wg-key-canary');
       }
     } finally {

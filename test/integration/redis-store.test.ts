@@ -81,8 +81,15 @@ describe('redis store at rest', () => {
         ),
       );
       const keys = await keysUnder(raw, prefix);
+      // The listing index shares one hash tag of its own, {idx}, and holds no credential either.
+      const index = ['entries', 'counts', 'all', 'p:videoask', 's:active', 'ps:videoask:active', 'q', 'q:videoask'];
       expect(keys.sort()).toEqual(
-        [`${prefix}conn:{videoask:acct-9}`, `${prefix}conn:{videoask:acct-9}:at`, `${prefix}connections`].sort(),
+        [
+          `${prefix}conn:{videoask:acct-9}`,
+          `${prefix}conn:{videoask:acct-9}:at`,
+          `${prefix}connections`,
+          ...index.map((name) => `${prefix}idx:{idx}:${name}`),
+        ].sort(),
       );
       for (const key of keys) {
         const type = await raw.type(key);
@@ -91,7 +98,9 @@ describe('redis store at rest', () => {
             ? JSON.stringify(await raw.hgetall(key))
             : type === 'set'
               ? (await raw.smembers(key)).join()
-              : await raw.get(key);
+              : type === 'zset'
+                ? (await raw.zrange(key, 0, -1)).join()
+                : await raw.get(key);
         expect(dump).not.toContain('canary-access');
         expect(dump).not.toContain('canary-refresh');
       }
