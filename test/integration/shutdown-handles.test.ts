@@ -34,7 +34,7 @@ describe.each([
   it('closes the upstream pools, timers, the pub/sub feed and the store: no handle outlives close()', async () => {
     const sandbox = createSandbox();
     const upstream = await sandbox.listen();
-    const prefix = uniquePrefix();
+    const prefix = uniquePrefix('handles');
     const before = resources();
     const latchkey = await startLatchkey({
       env: {
