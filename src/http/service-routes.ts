@@ -3,7 +3,6 @@ import type { CredentialSource } from '../client';
 import type { FlowDeps } from '../connect/authorization-flow';
 import { createConnectSession } from '../connect/connect-sessions';
 import { AppError } from '../errors';
-import { canUseProvider } from '../guards/access';
 import { revokeCredentials, type RevocationResult } from '../oauth/token-revocation';
 import { withConnectionEndpoints } from '../client/connection-target';
 import type { OAuth2Provider, Provider } from '../providers/registry';
@@ -11,7 +10,7 @@ import { isUnreadableCredential, type Connection } from '../store';
 import { jsonBody, singleValuedQuery } from './body-parsing';
 import { requireAccess } from './api-auth';
 import { toConnectionView } from './views';
-import { pageConnections } from './connection-page';
+import { listConnectionPage } from './connection-page';
 import {
   ConnectionParamsSchema,
   ListConnectionsQuerySchema,
@@ -113,10 +112,8 @@ export function serviceRoutes(deps: ServiceRouteDeps): Router {
     const given = Object.fromEntries(Object.entries(req.query).filter(([, v]) => v !== ''));
     const query = parseRequest(ListConnectionsQuerySchema, given, 'query');
     if (query.provider) deps.providers.require(query.provider);
-    const connections = await deps.store.listConnections(query.provider);
-    // A key limited to providers sees only theirs.
-    const visible = connections.filter((c) => canUseProvider(res.locals.apiKey!, c.provider));
-    const page = pageConnections(visible, query);
+    // A key limited to providers sees only theirs: the store queries only their indexes.
+    const page = await listConnectionPage(deps.store, res.locals.apiKey!, query);
     const body: ConnectionListWire = {
       connections: page.connections.map(toConnectionView),
       next_cursor: page.nextCursor,
