@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { FlowDeps } from '../connect/authorization-flow';
-import { updateMetadata } from '../connect/connection-writes';
+import { importConnection, updateMetadata } from '../connect/connection-writes';
 import { jsonBody } from './body-parsing';
 import { requireAccess } from './api-auth';
 import { parseConnectionParams } from './service-routes';
@@ -9,7 +9,7 @@ import { MetadataPatchSchema, parseRequest } from '../wire/api-schemas';
 
 /**
  * The routes that write a stored connection from the service API (CONTRACT "Connections"):
- * `PATCH` merges metadata. `full` keys only; every write is version-checked.
+ * `PATCH` merges metadata, `PUT` imports credentials. `full` keys only; every write is version-checked.
  */
 export function connectionWriteRoutes(deps: FlowDeps): Router {
   const router = Router();
@@ -21,6 +21,18 @@ export function connectionWriteRoutes(deps: FlowDeps): Router {
     const { metadata } = parseRequest(MetadataPatchSchema, req.body ?? {}, 'body');
     const connection = await updateMetadata(deps, deps.providers.require(provider), connectionId, metadata);
     res.json(toConnectionView(connection));
+  });
+
+  /** Imports credentials obtained elsewhere: 201 new, 200 replaced; a refused credential stores nothing. */
+  router.put('/connections/:provider/:connectionId', json, requireAccess('full'), async (req, res) => {
+    const { provider, connectionId } = parseConnectionParams(req.params);
+    const { connection, replaced } = await importConnection(
+      deps,
+      deps.providers.requireEnabled(provider),
+      connectionId,
+      req.body,
+    );
+    res.status(replaced ? 200 : 201).json(toConnectionView(connection));
   });
 
   return router;
