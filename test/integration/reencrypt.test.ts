@@ -204,14 +204,24 @@ describe('re-encrypting every connection with the first key', () => {
     );
   });
 
-  it('keeps every plaintext field of a connection it rewrites (status, scopes, account, times)', async () => {
+  it('keeps every plaintext field of a connection it rewrites (status, scopes, account, times, config, metadata)', async () => {
     const writer = await storeWith([oldKey]);
     await writer.saveConnection(
-      oauth('c5', { status: 'reauth_required', scopes: ['a', 'b'], lastRefreshedAt: clock.now() - 5000 }),
+      oauth('c5', {
+        status: 'reauth_required',
+        scopes: ['a', 'b'],
+        lastRefreshedAt: clock.now() - 5000,
+        config: { subdomain: 'acme' },
+        metadata: { organizationId: 'org-1', seats: 3, trial: true },
+      }),
     );
     const before = await writer.getConnectionInfo('videoask', 'c5');
     await reencryptConnections(await storeWith([newKey, oldKey]), { pauseMs: 1 });
     const after = await (await storeWith([newKey])).getConnectionInfo('videoask', 'c5');
     expect(after).toEqual({ ...before, version: before!.version + 1 });
+    expect(after).toMatchObject({
+      config: { subdomain: 'acme' },
+      metadata: { organizationId: 'org-1', seats: 3, trial: true },
+    });
   });
 });
