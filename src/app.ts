@@ -28,6 +28,7 @@ import { sessionMiddleware } from './http/session';
 import { tokenRoutes } from './http/token-routes';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
+import { registerConnectionGauge } from './connection-gauge';
 import { CredentialCache } from './client/credential-cache';
 import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
 import { UpstreamAgents } from './proxy/upstream-agents';
@@ -88,6 +89,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const { config, store, providers } = deps;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const metrics = deps.metrics ?? createMetrics();
+  registerConnectionGauge(metrics.registry, store);
   const clock = deps.clock ?? systemClock;
   const http = deps.http ?? axios.create();
   // Every event goes to the store's log (GET /events), whoever else hears it.
