@@ -29,6 +29,7 @@ import { tokenRoutes } from './http/token-routes';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { registerConnectionGauge } from './connection-gauge';
+import { startIndexBackfill } from './store/index-backfill';
 import { CredentialCache } from './client/credential-cache';
 import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
 import { UpstreamAgents } from './proxy/upstream-agents';
@@ -90,6 +91,11 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const metrics = deps.metrics ?? createMetrics();
   registerConnectionGauge(metrics.registry, store);
+  // Builds the listing index of a store written before it, one instance at a time (issue 11 part 6).
+  const backfill = startIndexBackfill(store, {
+    onError: (err) => logger.warn({ err }, 'listing index backfill: a step failed; it will be retried'),
+    onPass: (indexed) => logger.debug({ indexed }, 'listing index backfill: pass done'),
+  });
   const clock = deps.clock ?? systemClock;
   const http = deps.http ?? axios.create();
   // Every event goes to the store's log (GET /events), whoever else hears it.
@@ -225,6 +231,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
         browserLimiter.close();
         await recorder.flush();
         await webhooks?.close();
+        await backfill.close();
       })()),
     reload,
   };
