@@ -7,7 +7,7 @@ import { join } from 'node:path';
  * colour another's figures. Benchmarks report ratios against a baseline measured in the same
  * run; they are never assertions in the test suite (the machines are shared and noisy).
  */
-const benches = ['proxy.ts', 'proxy-outage.ts', 'refresh.ts'];
+const benches = ['proxy.ts', 'proxy-outage.ts', 'refresh.ts', 'listing.ts'];
 const only = process.argv.slice(2);
 let failed = 0;
 for (const file of benches) {
