@@ -107,7 +107,10 @@ export function createApp(deps: AppDeps): LatchkeyApp {
       ? startWebhookDelivery({
           store,
           url: config.webhookUrl,
-          secrets: config.webhookSecret.split(',').map((s) => s.trim()).filter(Boolean),
+          secrets: config.webhookSecret
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
           maxAgeMs: config.webhookMaxAgeHours * 3600_000,
           http,
           clock,

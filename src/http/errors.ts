@@ -13,9 +13,7 @@ export function isBrowserRoute(req: Request): boolean {
 
 /** Answers `error` the contract's way: JSON, or on a browser route the error page. */
 export function sendError(req: Request, res: Response, error: AppError, basePath: string): void {
-  const html = isBrowserRoute(req)
-    ? renderErrorPage(error.code, error.message, basePath)
-    : undefined;
+  const html = isBrowserRoute(req) ? renderErrorPage(error.code, error.message, basePath) : undefined;
   writeError(res, error, { html });
 }
 

@@ -128,7 +128,12 @@ describe('rate limits when Redis does not answer', () => {
     const { config } = parseConfig(env);
     const { store, redis } = openStore(config, systemClock);
     await new Promise((resolve) => redis!.once('ready', resolve));
-    const app = createApp({ config, store, providers: buildProviderRegistry(env, []), logger: createLogger('silent') }).handler;
+    const app = createApp({
+      config,
+      store,
+      providers: buildProviderRegistry(env, []),
+      logger: createLogger('silent'),
+    }).handler;
     try {
       const service = await supertest(app).get('/connections').set('Authorization', `Bearer ${TEST_API_KEY}`);
       expect(service.status).toBe(503);
