@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Child } from './lib/child-process';
 import { BENCH_API_KEY } from './lib/constants';
 import type { LoadRequest, LoadResult } from './lib/load-generator';
@@ -28,10 +31,11 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startRedis(port: number): Promise<ChildProcess> {
+/** Persistent across its restart (append-only file), as a production Redis is: a restart loses nothing. */
+async function startRedis(port: number, dir: string): Promise<ChildProcess> {
   const redis = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir],
     {
       stdio: 'ignore',
     },
@@ -56,14 +60,15 @@ function stopRedis(redis: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (redis.exitCode !== null) return resolve();
     redis.once('exit', () => resolve());
-    redis.kill('SIGKILL');
+    redis.kill('SIGTERM');
   });
 }
 
 async function main(): Promise<void> {
   const children: Child[] = [];
   const redisPort = await freePort();
-  let redis = await startRedis(redisPort);
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-redis-'));
+  let redis = await startRedis(redisPort, dir);
   try {
     const upstream = Child.start('upstream.ts');
     children.push(upstream);
@@ -93,18 +98,19 @@ async function main(): Promise<void> {
     await stopRedis(redis);
     const stoppedAt = Date.now();
     await new Promise((r) => setTimeout(r, durationMs / 3));
-    redis = await startRedis(redisPort);
+    redis = await startRedis(redisPort, dir);
     const downMs = Date.now() - stoppedAt;
     const result = await running;
     process.stdout.write(
       `warm-up: ${warm.requests} calls, ${warm.errors} failed\n` +
         `${result.requests} calls at ${RATE} req/s over ${SECONDS} s to ${CONNECTIONS} cached connections; ` +
         `Redis down for ${downMs} ms in the middle\n` +
-        `failed calls: ${result.errors} (target 0)  p99 ${result.p99Ms.toFixed(2)} ms  ${result.errors === 0 ? 'met' : 'MISSED'}\n`,
+        `failed calls: ${result.errors} ${JSON.stringify(result.failures)} (target 0)  p99 ${result.p99Ms.toFixed(2)} ms  ${result.errors === 0 ? 'met' : 'MISSED'}\n`,
     );
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     await stopRedis(redis);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -27,6 +27,8 @@ export interface LoadResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** Answers that were not 200, by status (0: no answer). */
+  failures: Record<string, number>;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -43,6 +45,11 @@ async function run(job: LoadRequest): Promise<LoadResult> {
   const pool = new Pool(job.origin, { connections: job.connections, pipelining: 1 });
   const latencies: number[] = [];
   let errors = 0;
+  const failures: Record<string, number> = {};
+  const fail = (status: number) => {
+    errors++;
+    failures[status] = (failures[status] ?? 0) + 1;
+  };
   const begin = performance.now();
   const deadline = begin + job.durationMs;
   // Paced loops: each sends every `interval` ms, the loops offset so the sends interleave evenly.
@@ -63,9 +70,9 @@ async function run(job: LoadRequest): Promise<LoadResult> {
           : job.headers;
         const { statusCode, body } = await pool.request({ method: 'GET', path: job.path, headers });
         await body.arrayBuffer();
-        if (statusCode !== 200) errors++;
+        if (statusCode !== 200) fail(statusCode);
       } catch {
-        errors++;
+        fail(0);
       }
       latencies.push(performance.now() - started);
     }
@@ -81,6 +88,7 @@ async function run(job: LoadRequest): Promise<LoadResult> {
     rps: latencies.length / (elapsed / 1000),
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
+    failures,
   };
 }
 
