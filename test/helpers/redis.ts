@@ -26,5 +26,6 @@ export async function keysUnder(redis: Redis, prefix: string): Promise<string[]>
 
 export async function deleteUnder(redis: Redis, prefix: string): Promise<void> {
   const keys = await keysUnder(redis, prefix);
-  if (keys.length) await redis.del(...keys);
+  // In batches: one DEL with 100,000 arguments overflows the call stack spreading them.
+  for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
 }
