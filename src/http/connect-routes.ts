@@ -263,8 +263,7 @@ export function connectRoutes(deps: FlowDeps): Router {
       const provider = deps.providers.requireEnabled(String(req.params.provider));
       const flow = req.session.apiKeyFlow;
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const sameForm =
-        flow !== undefined && flow.provider === provider.id && typeof body.csrf === 'string' && body.csrf === flow.csrf;
+      const sameForm = isSameForm(flow, provider.id, body);
       if (!flow || !sameForm || flow.expiresAt <= deps.clock.now()) {
         const error = new AppError(
           'invalid_state',
@@ -369,9 +368,7 @@ export function connectRoutes(deps: FlowDeps): Router {
       const provider = deps.providers.requireEnabled(String(req.params.provider));
       const flow = req.session.configFlow;
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const sameForm =
-        flow !== undefined && flow.provider === provider.id && typeof body.csrf === 'string' && body.csrf === flow.csrf;
-      if (!flow || !sameForm || flow.expiresAt <= deps.clock.now()) {
+      if (!flow || !isSameForm(flow, provider.id, body) || flow.expiresAt <= deps.clock.now()) {
         throw new AppError(
           'invalid_state',
           'This form has expired or was not opened in this browser. Please start again.',
@@ -503,4 +500,16 @@ export function connectRoutes(deps: FlowDeps): Router {
   }
 
   return router;
+}
+
+/**
+ * True when a posted form is the one this browser's session opened for `providerId`: the
+ * session's flow is for that provider and the form's CSRF token is the session's.
+ */
+function isSameForm(
+  flow: { provider: string; csrf: string } | undefined,
+  providerId: string,
+  body: Record<string, unknown>,
+): flow is { provider: string; csrf: string } {
+  return flow !== undefined && flow.provider === providerId && typeof body.csrf === 'string' && body.csrf === flow.csrf;
 }
