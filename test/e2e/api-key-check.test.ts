@@ -1,6 +1,6 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { SANDBOX_API_KEY } from '../../src/sandbox/sandbox';
-import { launchChromium, screenshot, startBrowserHarness, type BrowserHarness } from '../helpers/browser';
+import { screenshot, useBrowserSuite } from '../helpers/browser';
 
 /**
  * The WebinarGeek key form in a real browser, against the sandbox's WebinarGeek stand-in: a
@@ -8,35 +8,17 @@ import { launchChromium, screenshot, startBrowserHarness, type BrowserHarness } 
  * once per submission (CONTRACT "Additions": `apiKey.check`).
  */
 describe('the API-key form checks the key with the provider, in a real browser', () => {
-  let browser: Browser;
-  let h: BrowserHarness;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  beforeEach(async () => {
-    h = await startBrowserHarness();
-  });
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    await h?.close();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const suite = useBrowserSuite();
 
   async function openWebinarGeekForm(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    await page.goto(`${h.latchkeyUrl}/`);
+    const page = await suite.newPage();
+    await page.goto(`${suite.h.latchkeyUrl}/`);
     await page.getByRole('link', { name: 'Connect WebinarGeek' }).click();
     await page.getByLabel('WebinarGeek API key').waitFor();
     return page;
   }
 
-  const checks = () => h.sandbox.stats.requests.filter((r) => r.path === '/webinargeek/account');
+  const checks = () => suite.h.sandbox.stats.requests.filter((r) => r.path === '/webinargeek/account');
 
   it('refuses a wrong key on the form, then stores a right one, with one check each time', async () => {
     const page = await openWebinarGeekForm();
@@ -57,21 +39,21 @@ describe('the API-key form checks the key with the provider, in a real browser',
     await expect(page.content()).resolves.not.toContain(wrong);
     await screenshot(page, '20-api-key-refused-by-provider');
     expect(checks().map((r) => r.headers['api-token'])).toEqual([wrong]);
-    expect(await h.store.getConnection('webinargeek', 'default')).toBeNull();
+    expect(await suite.h.store.getConnection('webinargeek', 'default')).toBeNull();
 
     await field.fill(SANDBOX_API_KEY);
     await page.getByRole('button', { name: 'Connect WebinarGeek' }).click();
-    await page.waitForURL(`${h.latchkeyUrl}/?**`);
+    await page.waitForURL(`${suite.h.latchkeyUrl}/?**`);
     await expect(page.locator('#result h2').textContent()).resolves.toBe('WebinarGeek is connected');
     await expect(page.locator('tr[data-provider="webinargeek"] .badge').textContent()).resolves.toBe('Connected');
     await screenshot(page, '21-api-key-checked-and-connected');
     expect(checks().map((r) => r.headers['api-token'])).toEqual([wrong, SANDBOX_API_KEY]);
-    expect((await h.store.getConnection('webinargeek', 'default'))?.credentials.apiKey).toBe(SANDBOX_API_KEY);
+    expect((await suite.h.store.getConnection('webinargeek', 'default'))?.credentials.apiKey).toBe(SANDBOX_API_KEY);
   });
 
   it('says on the form that the key could not be checked when the provider cannot be reached, and stores nothing', async () => {
     const page = await openWebinarGeekForm();
-    h.sandbox.failNextApiKeyRequests(1, 'drop');
+    suite.h.sandbox.failNextApiKeyRequests(1, 'drop');
     await page.getByLabel('WebinarGeek API key').fill(SANDBOX_API_KEY);
     const failed = page.waitForResponse((r) => r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Connect WebinarGeek' }).click();
@@ -80,7 +62,7 @@ describe('the API-key form checks the key with the provider, in a real browser',
       'Latchkey could not check the key with WebinarGeek, so it was not saved',
     );
     await screenshot(page, '22-api-key-check-failed');
-    expect(h.sandbox.stats.apiKeyRequests).toBe(1);
-    expect(await h.store.getConnection('webinargeek', 'default')).toBeNull();
+    expect(suite.h.sandbox.stats.apiKeyRequests).toBe(1);
+    expect(await suite.h.store.getConnection('webinargeek', 'default')).toBeNull();
   });
 });

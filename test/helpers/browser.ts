@@ -2,7 +2,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { startHarness, TEST_API_KEY, type Harness, type HarnessOptions } from './harness';
 
 /** Where the browser tests leave their screenshots for a reviewer (git-ignored). */
@@ -115,6 +115,79 @@ export async function startBrowserHarness(options: HarnessOptions = {}): Promise
       await harness.close();
     },
   };
+}
+
+export interface BrowserSuite {
+  /** The chromium launched once for the file. */
+  readonly browser: Browser;
+  /** This test's harness: a fresh one for every test, closed after it. */
+  readonly h: BrowserHarness;
+  /** Closes this test's harness and starts another with these options (it is closed after the test too). */
+  restartHarness(options: HarnessOptions): Promise<BrowserHarness>;
+  /** A fresh profile (on `on`, or the suite's browser) with the suite's viewport, closed after the test. */
+  newContext(options?: BrowserContextOptions, on?: Browser): Promise<BrowserContext>;
+  /** A page in a fresh context, as newContext. */
+  newPage(options?: BrowserContextOptions, on?: Browser): Promise<Page>;
+}
+
+export interface BrowserSuiteOptions {
+  /** The harness every test starts with. */
+  harness?: HarnessOptions;
+  /** The viewport of every context (the screenshots' size). */
+  viewport?: { width: number; height: number };
+}
+
+/**
+ * Registers the set-up every browser test file shares, and returns accessors to it: one chromium
+ * for the file (beforeAll/afterAll), a fresh browser harness for each test, and contexts that are
+ * closed after each test. Call it at the top of a describe block.
+ */
+export function useBrowserSuite(options: BrowserSuiteOptions = {}): BrowserSuite {
+  const viewport = options.viewport ?? { width: 1000, height: 760 };
+  const contexts: BrowserContext[] = [];
+  let browser: Browser | undefined;
+  let harness: BrowserHarness | undefined;
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  beforeEach(async () => {
+    harness = await startBrowserHarness(options.harness);
+  });
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    await harness?.close();
+    harness = undefined;
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  const suite: BrowserSuite = {
+    get browser() {
+      if (!browser) throw new Error('the browser suite is used outside a test');
+      return browser;
+    },
+    get h() {
+      if (!harness) throw new Error('the browser harness is used outside a test');
+      return harness;
+    },
+    async restartHarness(next) {
+      await harness?.close();
+      harness = undefined;
+      harness = await startBrowserHarness(next);
+      return harness;
+    },
+    async newContext(contextOptions = {}, on = suite.browser) {
+      const context = await on.newContext({ viewport, ...contextOptions });
+      contexts.push(context);
+      return context;
+    },
+    async newPage(contextOptions, on) {
+      return (await suite.newContext(contextOptions, on)).newPage();
+    },
+  };
+  return suite;
 }
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
