@@ -1,5 +1,34 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '..', '..');
+/** Where {@link benchBuild} puts the compiled project (git-ignored). */
+const BUILD_DIR = join(ROOT, '.bench', 'build');
+
+/**
+ * The project compiled with tsc, as `npm run build` ships it, so the children measure the code
+ * that runs in production: under tsx, esbuild's keep-names wraps every function created per
+ * request in a `__name()` call (a few per cent of a proxied call in a profile) that the build
+ * does not have. Type-checking is left to `npm run lint`; this only emits. Built once per run:
+ * `npm run bench` builds before its first benchmark and passes BENCH_BUILD_DIR to each.
+ * BENCH_TSX=1 runs the children through tsx instead (no build step, for quick edits).
+ */
+export function benchBuild(): string {
+  if (process.env.BENCH_BUILD_DIR) return process.env.BENCH_BUILD_DIR;
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', join(ROOT, 'bench', 'tsconfig.bench.json'), '--noCheck'],
+    {
+      stdio: 'inherit',
+    },
+  );
+  // The app finds its static files beside its sources (src/public/assets.ts: ../../public).
+  if (!existsSync(join(BUILD_DIR, 'public'))) symlinkSync(join(ROOT, 'public'), join(BUILD_DIR, 'public'));
+  process.env.BENCH_BUILD_DIR = BUILD_DIR;
+  return BUILD_DIR;
+}
 
 /**
  * What a server child reports: CPU time used so far (µs), and the largest resident set size
@@ -39,16 +68,17 @@ export function reportUsageOnRequest(stop: () => void | Promise<void>): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-/** A child process of this directory, run through tsx, with a typed request/answer channel. */
+/** A child process of this directory, run from the {@link benchBuild}, with a typed request/answer channel. */
 export class Child {
   private constructor(readonly process: ChildProcess) {}
 
   static start(file: string, args: string[] = [], env: Record<string, string> = {}): Child {
-    const child = fork(join(__dirname, file), args, {
+    const tsx = process.env.BENCH_TSX === '1';
+    const script = tsx ? join(__dirname, file) : join(benchBuild(), 'bench', 'lib', file.replace(/\.ts$/, '.js'));
+    const child = fork(script, args, {
       // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every child there, to see where the time goes.
       execArgv: [
-        '--import',
-        'tsx',
+        ...(tsx ? ['--import', 'tsx'] : []),
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
       ],
       env: { ...process.env, ...env },
