@@ -32,7 +32,7 @@ import { registerConnectionGauge } from './connection-gauge';
 import { startIndexBackfill } from './store/index-backfill';
 import { CredentialCache } from './client/credential-cache';
 import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
-import { UpstreamAgents, type UpstreamConnect } from './proxy/upstream-agents';
+import { UpstreamAgents } from './proxy/upstream-agents';
 import type { ProviderRegistry } from './providers/registry';
 import type { Store } from './store';
 import { createAccessLog } from './wire/access-log';
@@ -51,11 +51,6 @@ export interface AppDeps {
   credentials?: CredentialSource;
   /** The service API keys in force; loaded from CONNECTOR_API_KEYS and API_KEYS_FILE when absent. */
   apiKeys?: ApiKeyHolder;
-  /**
-   * How the proxy's sockets reach providers (a resolver, trusted CAs); the system's when absent.
-   * For tests and embedders only: no variable sets it. `http` is the same seam for the calls made with axios.
-   */
-  upstreamConnect?: UpstreamConnect;
 }
 
 /** What {@link createApp} built: the request listener, and the way to close what it opened. */
@@ -175,7 +170,6 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const agents = new UpstreamAgents({
     connections: config.proxyMaxSocketsPerOrigin,
     connectTimeoutMs: Math.min(config.upstreamTimeoutMs, 10_000),
-    connect: deps.upstreamConnect,
   });
 
   const proxy = createProxyHandler({

@@ -130,7 +130,7 @@ export class CredentialCache {
    * A usable credential: the cached one when {@link peek} would give it, otherwise the source's
    * (see {@link CredentialSource.getCredential}), or in degraded mode the one held here.
    */
-  get(provider: Provider, connectionId: string): Promise<ResolvedCredential> {
+  get(provider: Provider, connectionId: string, reqId?: string): Promise<ResolvedCredential> {
     const hit = this.peek(provider, connectionId);
     if (hit) return Promise.resolve(hit);
     const key = keyOf(provider.id, connectionId);
@@ -138,7 +138,7 @@ export class CredentialCache {
     if (pending) return pending.promise;
     const epoch = this.trusted;
     const load: Load = {
-      promise: this.source.getCredential(provider, connectionId).then(
+      promise: this.source.getCredential(provider, connectionId, reqId).then(
         (credential) => {
           const kept = prepared(provider, credential);
           if (this.loads.get(key) === load) {
@@ -172,6 +172,7 @@ export class CredentialCache {
     provider: Provider,
     connectionId: string,
     rejected: ResolvedCredential,
+    reqId?: string,
   ): Promise<ResolvedCredential | null> {
     const key = keyOf(provider.id, connectionId);
     this.invalidate(provider.id, connectionId);
@@ -179,7 +180,7 @@ export class CredentialCache {
     const mark = {};
     this.refreshes.set(key, mark);
     try {
-      const fresh = await this.source.refreshAfterUnauthorized(provider, connectionId, rejected);
+      const fresh = await this.source.refreshAfterUnauthorized(provider, connectionId, rejected, reqId);
       if (!fresh) return null;
       const kept = prepared(provider, fresh);
       if (this.refreshes.get(key) === mark) this.remember(key, provider, kept, epoch);
@@ -204,15 +205,15 @@ export class CredentialCache {
   notifying(): CredentialSource {
     const { source } = this;
     return {
-      getCredential: (provider, connectionId) => source.getCredential(provider, connectionId),
-      refreshAfterUnauthorized: async (provider, connectionId, rejected) => {
+      getCredential: (provider, connectionId, reqId) => source.getCredential(provider, connectionId, reqId),
+      refreshAfterUnauthorized: async (provider, connectionId, rejected, reqId) => {
         this.invalidate(provider.id, connectionId);
-        return source.refreshAfterUnauthorized(provider, connectionId, rejected);
+        return source.refreshAfterUnauthorized(provider, connectionId, rejected, reqId);
       },
-      forceRefresh: async (provider, connectionId) => {
+      forceRefresh: async (provider, connectionId, reqId) => {
         this.invalidate(provider.id, connectionId);
         try {
-          return await source.forceRefresh(provider, connectionId);
+          return await source.forceRefresh(provider, connectionId, reqId);
         } finally {
           this.invalidate(provider.id, connectionId);
         }

@@ -52,13 +52,13 @@ export function createCredentialSource(deps: CredentialSourceDeps): CredentialSo
   };
 
   return {
-    async getCredential(provider, connectionId) {
+    async getCredential(provider, connectionId, reqId) {
       const connection = await load(provider, connectionId);
       if (provider.authMode !== 'oauth2' || !isDueForRefresh(provider, connection, deps.clock.now())) {
         return resolve(provider, connection);
       }
       try {
-        return resolve(provider, await coordinator.refresh(provider, connection, { kind: 'expiry' }));
+        return resolve(provider, await coordinator.refresh(provider, connection, { kind: 'expiry', reqId }));
       } catch (err) {
         // A proactive refresh that fails while the token still works is no reason to fail the call.
         if (isAppError(err) && err.code === 'provider_error' && hasUsableAccessToken(connection, deps.clock.now())) {
@@ -68,7 +68,7 @@ export function createCredentialSource(deps: CredentialSourceDeps): CredentialSo
       }
     },
 
-    async refreshAfterUnauthorized(provider, connectionId, rejected) {
+    async refreshAfterUnauthorized(provider, connectionId, rejected, reqId) {
       if (provider.authMode !== 'oauth2') return null;
       const connection = await load(provider, connectionId);
       const rejectedToken = rejected.connection.credentials.accessToken;
@@ -80,21 +80,21 @@ export function createCredentialSource(deps: CredentialSourceDeps): CredentialSo
       if (sinceRefresh < settings.minRefreshIntervalMs) {
         // The provider refuses a token it issued moments ago: refreshing again would only loop.
         deps.logger.info(
-          { provider: provider.id, connectionId },
+          { reqId, provider: provider.id, connectionId },
           'provider answered 401 to a fresh token; not refreshing again',
         );
         return null;
       }
       return resolve(
         provider,
-        await coordinator.refresh(provider, connection, { kind: 'unauthorized', rejectedToken }),
+        await coordinator.refresh(provider, connection, { kind: 'unauthorized', rejectedToken, reqId }),
       );
     },
 
-    async forceRefresh(provider, connectionId) {
+    async forceRefresh(provider, connectionId, reqId) {
       const connection = await load(provider, connectionId);
       if (provider.authMode !== 'oauth2') return connection;
-      return coordinator.refresh(provider, connection, { kind: 'force' });
+      return coordinator.refresh(provider, connection, { kind: 'force', reqId });
     },
 
     // Nothing is cached between calls: every call reads the store, so a reconnect or delete is seen at once.

@@ -2,7 +2,7 @@ import type { AxiosInstance } from 'axios';
 import type { Clock } from '../clock';
 import { AppError, isAppError } from '../errors';
 import type { EventSink } from '../events';
-import type { Logger } from '../logger';
+import { withRequestId, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { refreshTokenGrant, TokenEndpointError } from '../oauth/token-client';
 import { withConnectionEndpoints } from './connection-target';
@@ -14,8 +14,14 @@ import type { RefreshSettings } from './refresh-settings';
 import { createSingleFlight } from './single-flight';
 
 /** Why a refresh is wanted; it decides whether a peer's newer write already answers the need. */
-export type RefreshReason =
-  { kind: 'expiry' } | { kind: 'force' } | { kind: 'unauthorized'; rejectedToken: string | undefined };
+export type RefreshReason = (
+  | { kind: 'expiry' }
+  | { kind: 'force' }
+  | { kind: 'unauthorized'; rejectedToken: string | undefined }
+) & {
+  /** The request the refresh serves, if any: its lines carry this id. */
+  reqId?: string;
+};
 
 export interface RefreshCoordinatorDeps {
   store: Store;
@@ -51,7 +57,9 @@ export function createRefreshCoordinator(deps: RefreshCoordinatorDeps): RefreshC
   const flights = createSingleFlight<Connection>();
   return {
     refresh(provider, seen, reason) {
-      return flights.run(`${provider.id}:${seen.connectionId}`, () => coordinate(deps, provider, seen, reason));
+      // Lines logged for the refresh carry the id of the request that started it.
+      const own = reason.reqId ? { ...deps, logger: withRequestId(deps.logger, reason.reqId) } : deps;
+      return flights.run(`${provider.id}:${seen.connectionId}`, () => coordinate(own, provider, seen, reason));
     },
   };
 }

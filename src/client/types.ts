@@ -27,9 +27,10 @@ export interface CredentialSource {
   /**
    * A usable credential, refreshed first when the access token is within the provider's
    * `refreshMarginSeconds` of expiry. Throws AppError `connection_not_found`, `reauth_required`
-   * (409) or `provider_error` (502, with Retry-After).
+   * (409) or `provider_error` (502, with Retry-After). `reqId`, when the call serves a request,
+   * goes on the lines logged for it (a refresh it starts).
    */
-  getCredential(provider: Provider, connectionId: string): Promise<ResolvedCredential>;
+  getCredential(provider: Provider, connectionId: string, reqId?: string): Promise<ResolvedCredential>;
   /**
    * After the provider answered 401 to `rejected`: refresh once (or take a newer token a peer
    * already stored) and return the new credential; null when nothing can be refreshed (api_key,
@@ -39,9 +40,10 @@ export interface CredentialSource {
     provider: Provider,
     connectionId: string,
     rejected: ResolvedCredential,
+    reqId?: string,
   ): Promise<ResolvedCredential | null>;
   /** POST /connections/:provider/:id/refresh. */
-  forceRefresh(provider: Provider, connectionId: string): Promise<Connection>;
+  forceRefresh(provider: Provider, connectionId: string, reqId?: string): Promise<Connection>;
   /** Forget anything cached for the connection (after delete or reconnect). */
   invalidate(provider: string, connectionId: string): void;
 }

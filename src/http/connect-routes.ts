@@ -11,6 +11,7 @@ import { checkApiKey } from '../connect/api-key-check';
 import { isConnectLinkError, releaseConnectLink } from '../connect/connect-sessions';
 import { resolveConnectTarget, type ConnectTarget } from '../connect/connect-target';
 import { allowedOrigin, withResult } from '../connect/return-to';
+import { requestIdOfAnswer } from '../wire/access-log';
 import { writeError } from '../wire/error-response';
 import { reportError } from '../wire/error-report';
 import { AppError, toAppError } from '../errors';
@@ -95,7 +96,13 @@ export function connectRoutes(deps: FlowDeps): Router {
 
   /** Reports a failure that these routes answer themselves rather than through the error middleware. */
   function report(req: Request, error: AppError, provider?: string): void {
-    if (deps.logger) reportError(deps.logger, error, { method: req.method, path: req.path, provider });
+    if (deps.logger)
+      reportError(deps.logger, error, {
+        reqId: req.res && requestIdOfAnswer(req.res),
+        method: req.method,
+        path: req.path,
+        provider,
+      });
   }
 
   /**

@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import { toAppError, type AppError } from '../errors';
 import type { Logger } from '../logger';
 import { renderErrorPage } from '../public/pages';
+import { requestIdOfAnswer } from '../wire/access-log';
 import { reportError } from '../wire/error-report';
 import { writeError } from '../wire/error-response';
 
@@ -21,7 +22,12 @@ export function sendError(req: Request, res: Response, error: AppError, basePath
 export function errorMiddleware(basePath: string, logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
-    reportError(logger, error, { method: req.method, path: req.path, apiKey: res.locals.apiKey?.name });
+    reportError(logger, error, {
+      reqId: requestIdOfAnswer(res),
+      method: req.method,
+      path: req.path,
+      apiKey: res.locals.apiKey?.name,
+    });
     sendError(req, res, error, basePath);
   };
 }

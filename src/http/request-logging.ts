@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler } from 'express';
-import { runWithRequestId } from '../logger';
 import { pathWithSafeQuery, type AccessLog, type AccessLogSide } from '../wire/access-log';
 
 /**
@@ -35,12 +34,12 @@ const EXPRESS_SIDE: AccessLogSide = {
 };
 
 /**
- * The Express side of the one access log: every line written while the request is handled
- * carries its id.
+ * The Express side of the one access log. The request id it gives the request goes out as
+ * `X-Request-Id`; lines written on the request's behalf take it from there (`requestIdOfAnswer`).
  */
 export function requestLogging(accessLog: AccessLog): RequestHandler {
   return (req, res, next) => {
-    const reqId = accessLog(req, res, EXPRESS_SIDE);
-    runWithRequestId(reqId, next);
+    accessLog(req, res, EXPRESS_SIDE);
+    next();
   };
 }

@@ -6,6 +6,7 @@ import { requireAccess } from './api-auth';
 import { parseConnectionParams } from './service-routes';
 import { toConnectionView } from './views';
 import type { TokenWire } from '../wire/api-schemas';
+import { requestIdOfAnswer } from '../wire/access-log';
 
 /** `GET …/token`'s answer (wire/api-schemas.ts `TokenSchema`). */
 export type TokenResponseView = TokenWire;
@@ -22,13 +23,21 @@ export function tokenRoutes(deps: { providers: ProviderRegistry; credentials: Cr
 
   router.post('/connections/:provider/:connectionId/refresh', requireAccess('full'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
-    const connection = await deps.credentials.forceRefresh(deps.providers.require(provider), connectionId);
+    const connection = await deps.credentials.forceRefresh(
+      deps.providers.require(provider),
+      connectionId,
+      requestIdOfAnswer(res),
+    );
     res.set('Cache-Control', 'no-store').json(toConnectionView(connection));
   });
 
   router.get('/connections/:provider/:connectionId/token', requireAccess('proxy'), async (req, res) => {
     const { provider, connectionId } = parseConnectionParams(req.params);
-    const { connection } = await deps.credentials.getCredential(deps.providers.require(provider), connectionId);
+    const { connection } = await deps.credentials.getCredential(
+      deps.providers.require(provider),
+      connectionId,
+      requestIdOfAnswer(res),
+    );
     const body: TokenResponseView =
       connection.authMode === 'api_key'
         ? { access_token: connection.credentials.apiKey ?? '', token_type: 'api_key', expires_at: null }

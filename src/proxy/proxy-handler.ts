@@ -5,10 +5,10 @@ import { AppError, toAppError } from '../errors';
 import { authorize } from '../guards/access';
 import type { ApiKeyGuard } from '../guards/api-keys';
 import { serviceRateKey, type RateLimiter } from '../guards/rate-limit';
-import { runWithRequestId, type Logger } from '../logger';
+import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { Provider, ProviderRegistry } from '../providers/registry';
-import { pathWithQueryNames, type AccessLog, type AccessLogSide } from '../wire/access-log';
+import { pathWithQueryNames, requestIdOfAnswer, type AccessLog, type AccessLogSide } from '../wire/access-log';
 import { reportError } from '../wire/error-report';
 import { writeError } from '../wire/error-response';
 import { KeyConcurrency } from './concurrency';
@@ -171,6 +171,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     const error = toAppError(err);
     const url = req.url ?? '';
     reportError(deps.logger, error, {
+      reqId: requestIdOfAnswer(res),
       method: req.method,
       path: url.split('?')[0]!,
       provider: providerOf(url),
@@ -179,7 +180,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     writeError(res, error, { close: mustCloseAfter(req, deps.bodyLimitBytes) });
   };
 
-  const proxy = async (req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> => {
+  const proxy = async (req: IncomingMessage, res: ServerResponse, arrived: number, reqId: string): Promise<void> => {
     const method = req.method ?? 'GET';
     if (REFUSED_METHODS.has(method)) throw new AppError('invalid_request', `The proxy does not forward ${method}`);
     const { providerId, rest } = splitProxyUrl(req.url ?? '');
@@ -191,7 +192,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     const retries = retriesFor(req.headers[RETRIES_HEADER], method);
     const body = await readRequestBody(req, deps.bodyLimitBytes);
     const credential =
-      deps.credentials.peek(provider, connectionId) ?? (await deps.credentials.get(provider, connectionId));
+      deps.credentials.peek(provider, connectionId) ?? (await deps.credentials.get(provider, connectionId, reqId));
     // Resolved with the credential (credential-cache.ts): a lookup here, 409 connection_incomplete when the base cannot be built.
     const target = requireTarget(credential.target ?? resolveConnectionTarget(provider, credential.connection));
     const entry = fixed ?? resolvedBaseOf(provider, target.base);
@@ -235,7 +236,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
       // api_key credentials cannot be refreshed: their 401 goes straight through.
       let outcome = await sendWithRetries(send, credential, provider.authMode === 'oauth2', retries, deadline, res);
       if (outcome.kind === 'unauthorized') {
-        const fresh = await deps.credentials.afterUnauthorized(provider, connectionId, credential);
+        const fresh = await deps.credentials.afterUnauthorized(provider, connectionId, credential, reqId);
         if (!fresh) {
           replayHeld(res, outcome.held);
           return;
@@ -256,25 +257,23 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
   return (req, res) => {
     // The call's deadline counts from here (SECURITY.md 23).
     const arrived = performance.now();
+    // Passed on to the credential source, so the lines it logs for this call carry the id too.
     const reqId = deps.accessLog(req, res, ACCESS_LOG_SIDE);
-    // Lines logged on the way (the credential source's) carry the request id too.
-    runWithRequestId(reqId, () => {
-      deps
-        .authenticate(req)
-        .then(async (identity) => {
-          // Over its cap, a key is refused here (429), before it costs the store a rate-limit hit.
-          concurrency.acquire(identity.name);
-          try {
-            await deps.limiter.hit(serviceRateKey(identity.name));
-            // `proxy` access, and a key limited to providers only on those (a path naming none: refused).
-            authorize(identity, { access: 'proxy', provider: providerOf(req.url ?? '') ?? null });
-            await proxy(req, res, arrived);
-          } finally {
-            concurrency.release(identity.name);
-          }
-        })
-        .catch((err: unknown) => fail(req, res, err));
-    });
+    deps
+      .authenticate(req)
+      .then(async (identity) => {
+        // Over its cap, a key is refused here (429), before it costs the store a rate-limit hit.
+        concurrency.acquire(identity.name);
+        try {
+          await deps.limiter.hit(serviceRateKey(identity.name));
+          // `proxy` access, and a key limited to providers only on those (a path naming none: refused).
+          authorize(identity, { access: 'proxy', provider: providerOf(req.url ?? '') ?? null });
+          await proxy(req, res, arrived, reqId);
+        } finally {
+          concurrency.release(identity.name);
+        }
+      })
+      .catch((err: unknown) => fail(req, res, err));
   };
 }
 

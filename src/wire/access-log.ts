@@ -14,6 +14,12 @@ export function requestIdOf(header: string | string[] | undefined): string {
   return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
 }
 
+/** The id the access log gave the request `res` answers (see {@link createAccessLog}). */
+export function requestIdOfAnswer(res: ServerResponse): string | undefined {
+  const id = res.getHeader(REQUEST_ID_HEADER);
+  return typeof id === 'string' ? id : undefined;
+}
+
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 export interface AccessLogDeps {

@@ -3,6 +3,8 @@ import type { Logger } from '../logger';
 
 /** Where an error happened, as it may be logged: a loggable path, never a query or a body. */
 export interface ErrorContext {
+  /** The request's id (see `requestIdOfAnswer`), so the line joins its access-log line. */
+  reqId?: string;
   method?: string;
   /** Absent when the request could not even be parsed (Node's `clientError`). */
   path?: string;
@@ -18,10 +20,11 @@ const MAX_LOGGED_PATH = 200;
  * logged at error with its cause, sanitised (an error that carries a request or response body,
  * headers or a request config keeps only its name, code, status and type); anything else —
  * body-parser's failures included — is the caller's mistake, logged at info without a stack or
- * a cause. The request id comes from the logger's request context.
+ * a cause.
  */
 export function reportError(logger: Logger, error: AppError, context: ErrorContext): void {
   const fields = {
+    reqId: context.reqId,
     code: error.code,
     status: error.status,
     method: context.method,

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { loggableUrl } from '../../src/http/request-logging';
 import { pathWithQueryNames, requestIdOf } from '../../src/wire/access-log';
-import { createLogger, currentRequestId, runWithRequestId } from '../../src/logger';
+import { createLogger, withRequestId } from '../../src/logger';
 
 function capture() {
   const lines: string[] = [];
@@ -100,21 +100,17 @@ describe('the logger', () => {
     expect(parsed()[0]).toMatchObject({ code: 'provider_error', err: { code: 'ECONNREFUSED' }, state: 'draining' });
   });
 
-  it('adds the request id to every line logged while a request is handled, once, even through an async hop', async () => {
+  it('binds a request id to the lines logged on its behalf, once, and leaves other lines without one', () => {
     const { logger, lines, parsed } = capture();
-    await runWithRequestId('req-1', async () => {
-      expect(currentRequestId()).toBe('req-1');
-      await new Promise((r) => setImmediate(r));
-      logger.info('inside');
-      logger.child({ reqId: 'req-1' }).info('bound child');
-    });
+    withRequestId(logger, 'req-1').info('for the request');
+    withRequestId(logger, undefined).info('no request');
     logger.info('outside');
     expect(parsed().map((l) => [l.msg, l.reqId])).toEqual([
-      ['inside', 'req-1'],
-      ['bound child', 'req-1'],
+      ['for the request', 'req-1'],
+      ['no request', undefined],
       ['outside', undefined],
     ]);
-    expect(lines[1]!.match(/"reqId"/g)).toHaveLength(1);
+    expect(lines[0]!.match(/"reqId"/g)).toHaveLength(1);
   });
 });
 
