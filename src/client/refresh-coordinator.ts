@@ -15,9 +15,7 @@ import { createSingleFlight } from './single-flight';
 
 /** Why a refresh is wanted; it decides whether a peer's newer write already answers the need. */
 export type RefreshReason = (
-  | { kind: 'expiry' }
-  | { kind: 'force' }
-  | { kind: 'unauthorized'; rejectedToken: string | undefined }
+  { kind: 'expiry' } | { kind: 'force' } | { kind: 'unauthorized'; rejectedToken: string | undefined }
 ) & {
   /** The request the refresh serves, if any: its lines carry this id. */
   reqId?: string;
