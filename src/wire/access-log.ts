@@ -105,7 +105,9 @@ function levelFor(req: IncomingMessage, status: number): 'error' | 'warn' | 'inf
   if (status >= 500) return 'error';
   if (status >= 400) return 'warn';
   // Probes poll every few seconds: their successes are noise at info.
-  return OPS_PATHS.has((req.url ?? '').split('?')[0]!) ? 'debug' : 'info';
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return OPS_PATHS.has(q < 0 ? url : url.slice(0, q)) ? 'debug' : 'info';
 }
 
 const MAX_LOGGED_URL = 1000;
