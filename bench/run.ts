@@ -8,7 +8,7 @@ import { benchBuild } from './lib/child-process';
  * colour another's figures. Benchmarks report ratios against a baseline measured in the same
  * run; they are never assertions in the test suite (the machines are shared and noisy).
  */
-const benches = ['proxy.ts', 'proxy-outage.ts', 'refresh.ts', 'listing.ts'];
+const benches = ['proxy.ts', 'proxy-outage.ts', 'refresh.ts', 'listing.ts', 'webhooks.ts'];
 const only = process.argv.slice(2);
 let failed = 0;
 // Compiled once for every benchmark's children (see benchBuild).
