@@ -30,6 +30,7 @@ import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { registerConnectionGauge } from './connection-gauge';
 import { startIndexBackfill } from './store/index-backfill';
+import { startOutboxRecovery } from './store/outbox-recovery';
 import { CredentialCache } from './client/credential-cache';
 import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
 import { UpstreamAgents } from './proxy/upstream-agents';
@@ -95,6 +96,12 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const backfill = startIndexBackfill(store, {
     onError: (err) => logger.warn({ err }, 'listing index backfill: a step failed; it will be retried'),
     onPass: (indexed) => logger.debug({ indexed }, 'listing index backfill: pass done'),
+  });
+  // Events a crashed writer left in connection outboxes reach the log (at start, then every 30 s).
+  const outboxRecovery = startOutboxRecovery(store, {
+    onError: (err) => logger.warn({ err }, 'event outbox recovery: a step failed; it will be retried'),
+    onRecovered: (found) =>
+      logger.warn(found, 'event outbox recovery: events left by an interrupted write moved to the log'),
   });
   const clock = deps.clock ?? systemClock;
   const http = deps.http ?? axios.create();
@@ -235,6 +242,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
         await recorder.flush();
         await webhooks?.close();
         await backfill.close();
+        await outboxRecovery.close();
       })()),
     reload,
   };

@@ -35,6 +35,27 @@ export interface ConnectionWrite {
   accessTtlMs: number | null;
   /** Published when the write succeeds. */
   notice: Notice;
+  /** The event that reports this write, recorded in the same step (only when it writes). */
+  outbox?: OutboxWrite;
+}
+
+/**
+ * An event put into the connection's outbox (a hash in the connection's hash slot) by the very
+ * step that makes the change it reports: a write that happens has its event, a refused one has
+ * none. See event-outbox.ts for how it then reaches the log.
+ */
+export interface OutboxWrite {
+  key: string;
+  /** The event id, final: a relay repeated after a crash carries the same one. */
+  field: string;
+  value: string;
+  /**
+   * When the event was marked pending (on the log's clock: `EventLog.markPending`). A step
+   * that runs later than `markedAt + freshMs` (a command stalled in a client's queue) writes
+   * nothing and fails: recovery may already have given up on that mark.
+   */
+  markedAt: number;
+  freshMs: number;
 }
 
 export interface StoredConnection {
@@ -58,15 +79,24 @@ export interface KvBackend {
   exists(key: string): Promise<boolean>;
   pttl(key: string): Promise<number>;
   /**
-   * The new version, or null when `expectedVersion` did not match; publishes `w.notice` in the
-   * same step when it wrote. Main and access keys share a hash slot.
+   * The new version, or null when `expectedVersion` did not match; publishes `w.notice` and
+   * records `w.outbox` in the same step when it wrote. Main, access and outbox keys share a hash
+   * slot.
+   * @throws AppError `store_unavailable` when `w.outbox` is no longer fresh (nothing written)
    */
   writeConnection(w: ConnectionWrite): Promise<number | null>;
   readConnection(mainKey: string, accessKey: string): Promise<StoredConnection | null>;
   /** The main key only (version and data), without the access token. */
   readConnectionData(mainKey: string): Promise<Omit<StoredConnection, 'access'> | null>;
-  /** Deletes both keys and publishes `notice`, in one step. */
-  deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean>;
+  /**
+   * Deletes both keys and publishes `notice`, in one step; records `outbox` in that step only when
+   * there was something to delete.
+   */
+  deleteConnection(mainKey: string, accessKey: string, notice: Notice, outbox?: OutboxWrite): Promise<boolean>;
+  /** One field of a hash (an outbox entry), or null. */
+  hashGet(key: string, field: string): Promise<string | null>;
+  /** Removes one field of a hash; the hash goes with its last field. */
+  hashDelete(key: string, field: string): Promise<void>;
   addMember(setKey: string, member: string): Promise<void>;
   removeMember(setKey: string, member: string): Promise<void>;
   members(setKey: string): Promise<string[]>;

@@ -69,8 +69,36 @@ export interface EventConsumer {
   close(): Promise<void>;
 }
 
+/** An event marked pending: written (or about to be) to its connection's outbox, not yet in the log. */
+export interface PendingEvent {
+  eventId: string;
+  provider: string;
+  connectionId: string;
+}
+
+/** How long a pending mark may be before recovery takes it for a crashed writer's (event-outbox.ts). */
+export const OUTBOX_RECOVERY_AGE_MS = 60_000;
+/** A write carrying its event must run within this of the mark, or it refuses (well under the age above). */
+export const OUTBOX_FRESH_MS = 10_000;
+
 export interface EventLog {
+  /** An event with no change to report with it (a failed connect or refresh): appended, a new id. */
   append(input: EventInput): Promise<LoggedEvent>;
+  /**
+   * Appends an event whose id was chosen before the write that carried it (its outbox entry), at
+   * most once per id: a repeat after a crash between this and the outbox entry's removal finds the
+   * entry it made and appends nothing.
+   */
+  appendRecorded(event: LoggedEvent): Promise<void>;
+  /**
+   * Marks an event pending before the write that carries it, so recovery can find its outbox
+   * without a scan. Returns the mark's time, on the log's own clock (Redis: the server's TIME).
+   */
+  markPending(event: PendingEvent): Promise<number>;
+  /** The event is in the log, or its write never happened: the mark (and the repeat guard) go. */
+  settle(event: PendingEvent): Promise<void>;
+  /** Up to `limit` marks older than `olderThanMs` by the log's clock, oldest first. */
+  stalePending(olderThanMs: number, limit: number): Promise<PendingEvent[]>;
   list(query: EventQuery): Promise<EventPage>;
   /** Joins the consumer group (creating it, from now on, when it does not exist yet). */
   consumer(name: string): Promise<EventConsumer>;
@@ -218,6 +246,10 @@ export class MemoryEventLog implements EventLog {
   private readonly dead = new Map<string, string>();
   private group: { lastDelivered: string; pending: Map<string, MemoryPending> } | null = null;
   private waiters = new Set<() => void>();
+  /** Pending marks, by member, with their time. */
+  private readonly pending = new Map<string, number>();
+  /** Event ids appended by {@link appendRecorded}, until settled: what makes a repeat a no-op. */
+  private readonly recorded = new Set<string>();
   private lastMs = 0;
   private seq = 0;
 
@@ -257,13 +289,43 @@ export class MemoryEventLog implements EventLog {
 
   async append(input: EventInput): Promise<LoggedEvent> {
     const event: LoggedEvent = { ...input, id: newEventId() };
+    this.appendEvent(event);
+    return event;
+  }
+
+  async appendRecorded(event: LoggedEvent): Promise<void> {
+    if (this.recorded.has(event.id)) return;
+    this.appendEvent(event);
+    this.recorded.add(event.id);
+  }
+
+  async markPending(event: PendingEvent): Promise<number> {
+    const at = this.clock.now();
+    this.pending.set(pendingMember(event), at);
+    return at;
+  }
+
+  async settle(event: PendingEvent): Promise<void> {
+    this.pending.delete(pendingMember(event));
+    this.recorded.delete(event.eventId);
+  }
+
+  async stalePending(olderThanMs: number, limit: number): Promise<PendingEvent[]> {
+    const cutoff = this.clock.now() - olderThanMs;
+    return [...this.pending]
+      .filter(([, at]) => at <= cutoff)
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, limit)
+      .map(([member]) => pendingOfMember(member));
+  }
+
+  private appendEvent(event: LoggedEvent): void {
     const entry = this.push(fieldsToRecord(eventFields(event)));
     const key = `${event.provider}:${event.connectionId}`;
     const list = this.perConnection.get(key) ?? [];
     list.push(entry);
     if (list.length > this.limits.perConnection) list.splice(0, list.length - this.limits.perConnection);
     this.perConnection.set(key, list);
-    return event;
   }
 
   list(query: EventQuery): Promise<EventPage> {
@@ -373,6 +435,16 @@ export class MemoryEventLog implements EventLog {
   async close(): Promise<void> {
     for (const wake of [...this.waiters]) wake();
   }
+}
+
+/** A pending mark's member: JSON, since connection ids may hold any character. */
+export function pendingMember(event: PendingEvent): string {
+  return JSON.stringify([event.eventId, event.provider, event.connectionId]);
+}
+
+export function pendingOfMember(member: string): PendingEvent {
+  const [eventId, provider, connectionId] = JSON.parse(member) as [string, string, string];
+  return { eventId, provider, connectionId };
 }
 
 function rawOf(entry: MemoryEntry): RawEntry {

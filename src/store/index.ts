@@ -10,6 +10,7 @@ import type { Store } from './types';
 export * from './types';
 export * from './connection-values';
 export * from './event-log';
+export type { OutboxRecoveryStep, RecordedEvent } from './event-outbox';
 export { CredentialCipher, SealedValueError } from './encryption';
 export { UnreadableCredentialError, isUnreadableCredential } from './credential-errors';
 

@@ -14,6 +14,8 @@ export function createKeys(prefix: string) {
   return {
     connection: (p: string, c: string) => `${prefix}conn:${tag(p, c)}`,
     accessToken: (p: string, c: string) => `${prefix}conn:${tag(p, c)}:at`,
+    /** Events written with a change of the connection and not yet moved to the log (event-outbox.ts). */
+    outbox: (p: string, c: string) => `${prefix}conn:${tag(p, c)}:outbox`,
     lock: (name: string) => `${prefix}lock:{${name}}`,
     connectionIndex: () => `${prefix}connections`,
     flowState: (state: string) => `${prefix}fs:{${hashId(state)}}`,

@@ -7,6 +7,7 @@ import { createKeys, type Keys } from './keys';
 import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
 import { ConnectionListing, type BackfillStep } from './connection-listing';
 import { MemoryEventLog, type EventLog, type EventLogLimits } from './event-log';
+import { EventOutbox, type OutboxRecoveryStep, type RecordedEvent } from './event-outbox';
 import { RedisBackend } from './redis-backend';
 import { RedisEventLog } from './redis-event-log';
 import {
@@ -82,6 +83,8 @@ export class KvStore implements Store {
   readonly kind: 'memory' | 'redis';
   private readonly keys: Keys;
   readonly eventLog: EventLog;
+  /** Carries each change's event in the change's own write (see event-outbox.ts). */
+  private readonly outbox: EventOutbox;
   private readonly listing: ConnectionListing;
 
   constructor(private readonly options: KvStoreOptions) {
@@ -92,6 +95,7 @@ export class KvStore implements Store {
       backend instanceof RedisBackend
         ? new RedisEventLog(backend.client, prefix, clock, eventLimits)
         : new MemoryEventLog(clock, eventLimits);
+    this.outbox = new EventOutbox({ backend, eventLog: this.eventLog, keys: this.keys, clock });
     this.listing = new ConnectionListing({
       backend: options.backend,
       prefix: options.prefix,
@@ -149,20 +153,23 @@ export class KvStore implements Store {
     return this.listing.backfillStep(batch);
   }
 
-  saveConnection(input: ConnectionInput): Promise<Connection> {
-    return this.write(input, null) as Promise<Connection>;
+  saveConnection(input: ConnectionInput, event?: RecordedEvent): Promise<Connection> {
+    return this.write(input, null, event) as Promise<Connection>;
   }
 
-  updateConnection(input: ConnectionInput, expectedVersion: number): Promise<Connection | null> {
-    return this.write(input, expectedVersion);
+  updateConnection(input: ConnectionInput, expectedVersion: number, event?: RecordedEvent): Promise<Connection | null> {
+    return this.write(input, expectedVersion, event);
   }
 
-  async deleteConnection(provider: string, connectionId: string): Promise<boolean> {
+  async deleteConnection(provider: string, connectionId: string, event?: RecordedEvent): Promise<boolean> {
+    const prepared = event && (await this.outbox.prepare(provider, connectionId, event));
     const deleted = await this.backend.deleteConnection(
       this.keys.connection(provider, connectionId),
       this.keys.accessToken(provider, connectionId),
       this.noticeOf(provider, connectionId),
+      prepared?.outbox,
     );
+    if (prepared) await (deleted ? this.outbox.relay(prepared.event) : this.outbox.abandon(prepared.event));
     await this.backend.removeMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
     await this.listing.unindexed(provider, connectionId);
     return deleted;
@@ -320,6 +327,10 @@ export class KvStore implements Store {
     });
   }
 
+  recoverEventOutboxes(olderThanMs: number, limit: number): Promise<OutboxRecoveryStep> {
+    return this.outbox.recover(olderThanMs, limit);
+  }
+
   ping(): Promise<void> {
     return this.backend.ping();
   }
@@ -376,7 +387,11 @@ export class KvStore implements Store {
     }
   }
 
-  private async write(input: ConnectionInput, expectedVersion: number | null): Promise<Connection | null> {
+  private async write(
+    input: ConnectionInput,
+    expectedVersion: number | null,
+    event?: RecordedEvent,
+  ): Promise<Connection | null> {
     const { provider, connectionId, credentials } = input;
     const mainKey = this.keys.connection(provider, connectionId);
     const accessKey = this.keys.accessToken(provider, connectionId);
@@ -411,6 +426,8 @@ export class KvStore implements Store {
     // Without a refresh token, nothing can outlive the access token's expiry.
     const mainTtl =
       !credentials.refreshToken && !credentials.apiKey && accessTtl !== null ? Math.max(1, accessTtl) : null;
+    // Marked before the write, carried by it (event-outbox.ts); a write that throws keeps the mark for recovery.
+    const prepared = event && (await this.outbox.prepare(provider, connectionId, event));
     const version = await this.backend.writeConnection({
       mainKey,
       accessKey,
@@ -421,8 +438,13 @@ export class KvStore implements Store {
       access: accessAlive ? cipher.seal(credentials.accessToken!, accessKey) : null,
       accessTtlMs: accessAlive ? accessTtl : null,
       notice: this.noticeOf(provider, connectionId),
+      outbox: prepared?.outbox,
     });
-    if (version === null) return null;
+    if (version === null) {
+      if (prepared) await this.outbox.abandon(prepared.event);
+      return null;
+    }
+    if (prepared) await this.outbox.relay(prepared.event);
     await this.backend.addMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
     const written: Connection = {
       ...input,

@@ -1,8 +1,8 @@
 import type { Clock } from '../clock';
-import type { ChannelHandlers, ConnectionWrite, KvBackend, Notice, StoredConnection } from './backend';
+import type { ChannelHandlers, ConnectionWrite, KvBackend, Notice, OutboxWrite, StoredConnection } from './backend';
 
 interface Entry {
-  value: string | Set<string>;
+  value: string | Set<string> | Map<string, string>;
   /** ms epoch, or null for no TTL. */
   expiresAt: number | null;
   version?: number;
@@ -111,7 +111,21 @@ export class MemoryBackend implements KvBackend {
     if (w.access === null) this.entries.delete(w.accessKey);
     else this.put(w.accessKey, w.access, w.accessTtlMs);
     this.publish(w.notice);
+    if (w.outbox) this.recordOutbox(w.outbox);
     return version;
+  }
+
+  /** In process, in the same synchronous step as the write: nothing can come between them. */
+  private recordOutbox(outbox: OutboxWrite): void {
+    this.hash(outbox.key).set(outbox.field, outbox.value);
+  }
+
+  private hash(key: string): Map<string, string> {
+    const entry = this.live(key);
+    if (entry && entry.value instanceof Map) return entry.value;
+    const fresh = new Map<string, string>();
+    this.entries.set(key, { value: fresh, expiresAt: null });
+    return fresh;
   }
 
   async readConnection(mainKey: string, accessKey: string): Promise<StoredConnection | null> {
@@ -126,12 +140,25 @@ export class MemoryBackend implements KvBackend {
     return { version: main.version ?? 0, data: main.value };
   }
 
-  async deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean> {
+  async deleteConnection(mainKey: string, accessKey: string, notice: Notice, outbox?: OutboxWrite): Promise<boolean> {
     const existed = this.live(mainKey) !== undefined;
     this.entries.delete(mainKey);
     this.entries.delete(accessKey);
     this.publish(notice);
+    if (existed && outbox) this.recordOutbox(outbox);
     return existed;
+  }
+
+  async hashGet(key: string, field: string): Promise<string | null> {
+    const entry = this.live(key);
+    return entry && entry.value instanceof Map ? (entry.value.get(field) ?? null) : null;
+  }
+
+  async hashDelete(key: string, field: string): Promise<void> {
+    const entry = this.live(key);
+    if (!entry || !(entry.value instanceof Map)) return;
+    entry.value.delete(field);
+    if (!entry.value.size) this.entries.delete(key);
   }
 
   private set_(key: string): Set<string> {

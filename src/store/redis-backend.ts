@@ -1,14 +1,34 @@
 import { AppError } from '../errors';
-import type { ChannelHandlers, ConnectionWrite, KvBackend, Notice, StoredConnection } from './backend';
+import type { ChannelHandlers, ConnectionWrite, KvBackend, Notice, OutboxWrite, StoredConnection } from './backend';
 import { waitForReady, type RedisClient } from './redis-client';
 import { RedisSubscriber, type RedisSubscriberOptions } from './redis-subscriber';
 
 /**
- * Version check, both keys written, and the change announced, in one step: a write that happened
- * was announced (ARGV[7] channel, ARGV[8] message). KEYS share a hash slot; PUBLISH takes no key,
- * and in a cluster it reaches the subscribers of every node.
+ * Refuses (-2) an outbox entry whose mark is older than ARGV[n+1] ms by this server's clock: the
+ * command sat in a client's queue so long that recovery may have dropped the mark (event-outbox.ts).
+ * ARGV[n] the mark's time (ms), ARGV[n+1] the bound; an empty ARGV[n-2] (the event id): no event.
  */
-const WRITE_CONNECTION = `
+const STALE_OUTBOX = (n: number) => `
+if ARGV[${n - 2}] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[${n}]) > tonumber(ARGV[${n + 1}]) then
+    return -2
+  end
+end
+`;
+
+/** Records the outbox entry (KEYS[3], field ARGV[n], value ARGV[n+1]) when there is one. */
+const RECORD_OUTBOX = (n: number) => `
+if ARGV[${n}] ~= '' then redis.call('HSET', KEYS[3], ARGV[${n}], ARGV[${n + 1}]) end
+`;
+
+/**
+ * Version check, both keys written, the change announced and its event put in the outbox, in one
+ * step: a write that happened was announced (ARGV[7] channel, ARGV[8] message) and has its event
+ * (ARGV[9] id, ARGV[10] entry); a refused one has neither. KEYS share a hash slot; PUBLISH takes
+ * no key, and in a cluster it reaches the subscribers of every node.
+ */
+const WRITE_CONNECTION = `${STALE_OUTBOX(11)}
 local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if ARGV[1] ~= '' then
   if redis.call('EXISTS', KEYS[1]) == 0 or cur ~= tonumber(ARGV[1]) then return -1 end
@@ -25,13 +45,20 @@ else
   redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 end
 redis.call('PUBLISH', ARGV[7], ARGV[8])
+${RECORD_OUTBOX(9)}
 return v
 `;
 
-/** Both keys deleted and the deletion announced in one step (ARGV[1] channel, ARGV[2] message). */
-const DELETE_CONNECTION = `
+/**
+ * Both keys deleted and the deletion announced in one step (ARGV[1] channel, ARGV[2] message),
+ * with its event (ARGV[3] id, ARGV[4] entry) only when there was something to delete.
+ */
+const DELETE_CONNECTION = `${STALE_OUTBOX(5)}
 local n = redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
+if n > 0 then
+${RECORD_OUTBOX(3)}
+end
 return n
 `;
 
@@ -79,9 +106,9 @@ return { c, t }
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
 
 type Scripted = RedisClient & {
-  lkWriteConnection(main: string, access: string, ...args: string[]): Promise<number>;
+  lkWriteConnection(main: string, access: string, outbox: string, ...args: string[]): Promise<number>;
   lkReadConnection(main: string, access: string): Promise<[string | null, string, string | null] | null>;
-  lkDeleteConnection(main: string, access: string, channel: string, message: string): Promise<number>;
+  lkDeleteConnection(main: string, access: string, outbox: string, ...args: string[]): Promise<number>;
   lkDelIfEquals(key: string, value: string): Promise<number>;
   lkSetIfEquals(key: string, expected: string, value: string, ttlMs: string): Promise<number>;
   lkPexpireIfEquals(key: string, value: string, ttlMs: string): Promise<number>;
@@ -108,9 +135,9 @@ export class RedisBackend implements KvBackend {
     client: RedisClient,
     private readonly options: RedisBackendOptions = {},
   ) {
-    client.defineCommand('lkWriteConnection', { numberOfKeys: 2, lua: WRITE_CONNECTION });
+    client.defineCommand('lkWriteConnection', { numberOfKeys: 3, lua: WRITE_CONNECTION });
     client.defineCommand('lkReadConnection', { numberOfKeys: 2, lua: READ_CONNECTION });
-    client.defineCommand('lkDeleteConnection', { numberOfKeys: 2, lua: DELETE_CONNECTION });
+    client.defineCommand('lkDeleteConnection', { numberOfKeys: 3, lua: DELETE_CONNECTION });
     client.defineCommand('lkDelIfEquals', { numberOfKeys: 1, lua: DEL_IF_EQUALS });
     client.defineCommand('lkSetIfEquals', { numberOfKeys: 1, lua: SET_IF_EQUALS });
     client.defineCommand('lkPexpireIfEquals', { numberOfKeys: 1, lua: PEXPIRE_IF_EQUALS });
@@ -179,6 +206,8 @@ export class RedisBackend implements KvBackend {
       this.redis.lkWriteConnection(
         w.mainKey,
         w.accessKey,
+        // Without an event the key is named but never touched (a key of the same slot, for Cluster).
+        w.outbox?.key ?? `${w.mainKey}:outbox`,
         w.expectedVersion === null ? '' : String(w.expectedVersion),
         String(w.minVersion),
         w.data,
@@ -187,8 +216,10 @@ export class RedisBackend implements KvBackend {
         ms(w.accessTtlMs),
         w.notice.channel,
         w.notice.message,
+        ...outboxArgs(w.outbox),
       ),
     );
+    if (version === -2) throw staleOutbox();
     return version < 0 ? null : version;
   }
 
@@ -204,10 +235,27 @@ export class RedisBackend implements KvBackend {
     return { version: Number(version ?? 0), data };
   }
 
-  async deleteConnection(mainKey: string, accessKey: string, notice: Notice): Promise<boolean> {
-    return (
-      (await this.run(() => this.redis.lkDeleteConnection(mainKey, accessKey, notice.channel, notice.message))) > 0
+  async deleteConnection(mainKey: string, accessKey: string, notice: Notice, outbox?: OutboxWrite): Promise<boolean> {
+    const deleted = await this.run(() =>
+      this.redis.lkDeleteConnection(
+        mainKey,
+        accessKey,
+        outbox?.key ?? `${mainKey}:outbox`,
+        notice.channel,
+        notice.message,
+        ...outboxArgs(outbox),
+      ),
     );
+    if (deleted === -2) throw staleOutbox();
+    return deleted > 0;
+  }
+
+  hashGet(key: string, field: string): Promise<string | null> {
+    return this.run(() => this.redis.hget(key, field));
+  }
+
+  async hashDelete(key: string, field: string): Promise<void> {
+    await this.run(() => this.redis.hdel(key, field));
   }
 
   async addMember(setKey: string, member: string): Promise<void> {
@@ -255,4 +303,13 @@ export class RedisBackend implements KvBackend {
       this.redis.disconnect();
     }
   }
+}
+
+/** The four script arguments of an outbox entry (empty: no event): id, entry, mark time, bound. */
+function outboxArgs(outbox: OutboxWrite | undefined): string[] {
+  return outbox ? [outbox.field, outbox.value, String(outbox.markedAt), String(outbox.freshMs)] : ['', '', '0', '0'];
+}
+
+function staleOutbox(): AppError {
+  return new AppError('store_unavailable', 'The credential store answered too late to record the change; try again');
 }

@@ -9,6 +9,8 @@ import {
   fieldsToRecord,
   newEventId,
   pageEvents,
+  pendingMember,
+  pendingOfMember,
   type DeadDelivery,
   type EventConsumer,
   type EventDelivery,
@@ -18,43 +20,90 @@ import {
   type EventPage,
   type EventQuery,
   type LoggedEvent,
+  type PendingEvent,
   type RawEntry,
 } from './event-log';
 import { waitForReady, type RedisClient } from './redis-client';
 
 /**
- * Appends to the global stream and trims it to the cap (at most 100 entries a call, so the cost
- * of one append stays bounded), never past the webhook group's floor: the oldest entry it has
- * pending and the first it has not yet read. ARGV[1] cap, ARGV[2] group, ARGV[3..] the fields.
+ * `append(stream, cap, group, fields)`: appends to the global stream and trims it to the cap (at
+ * most 100 entries a call, so the cost of one append stays bounded), never past the webhook
+ * group's floor: the oldest entry it has pending and the first it has not yet read. So an
+ * undelivered event is never trimmed, whatever the cap.
  */
-const APPEND_EVENT = `
+const APPEND_FUNCTION = `
 local function lt(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
   local bm, bs = string.match(b, '(%d+)-(%d+)')
   am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
   return am < bm or (am == bm and as < bs)
 end
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
-local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
-if excess <= 0 then return id end
-if excess > 100 then excess = 100 end
-local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess + 1)
-local cut = oldest[#oldest][1]
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-for _, g in ipairs(groups) do
-  local info = {}
-  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-  if info['name'] == ARGV[2] then
-    if lt(info['last-delivered-id'], cut) then cut = info['last-delivered-id'] end
-    if tonumber(info['pending']) > 0 then
-      local first = redis.call('XPENDING', KEYS[1], ARGV[2], '-', '+', 1)
-      if first[1] and lt(first[1][1], cut) then cut = first[1][1] end
+local function append(stream, cap, group, fields)
+  local id = redis.call('XADD', stream, '*', unpack(fields))
+  local excess = redis.call('XLEN', stream) - cap
+  if excess <= 0 then return id end
+  if excess > 100 then excess = 100 end
+  local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
+  local cut = oldest[#oldest][1]
+  local groups = redis.call('XINFO', 'GROUPS', stream)
+  for _, g in ipairs(groups) do
+    local info = {}
+    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+    if info['name'] == group then
+      if lt(info['last-delivered-id'], cut) then cut = info['last-delivered-id'] end
+      if tonumber(info['pending']) > 0 then
+        local first = redis.call('XPENDING', stream, group, '-', '+', 1)
+        if first[1] and lt(first[1][1], cut) then cut = first[1][1] end
+      end
     end
   end
+  redis.call('XTRIM', stream, 'MINID', cut)
+  return id
 end
-redis.call('XTRIM', KEYS[1], 'MINID', cut)
+`;
+
+/** ARGV[1] cap, ARGV[2] group, ARGV[3..] the fields. */
+const APPEND_EVENT = `${APPEND_FUNCTION}
+return append(KEYS[1], tonumber(ARGV[1]), ARGV[2], { unpack(ARGV, 3) })
+`;
+
+/**
+ * An event of an outbox, once per id: KEYS[2] (under the stream's tag) remembers the entry id it
+ * got until the event is settled (or ARGV[3] ms), so a relay repeated after a crash appends
+ * nothing and hands back the same entry id. ARGV[1] cap, ARGV[2] group, ARGV[4..] the fields.
+ */
+const APPEND_RECORDED = `${APPEND_FUNCTION}
+local seen = redis.call('GET', KEYS[2])
+if seen then return seen end
+local id = append(KEYS[1], tonumber(ARGV[1]), ARGV[2], { unpack(ARGV, 4) })
+redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
 return id
 `;
+
+/** A pending mark scored with this server's time (ms), returned. KEYS[1] the marks, ARGV[1] the member. */
+const MARK_PENDING = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return now
+`;
+
+/** The mark and the repeat guard go together (both under the stream's tag). */
+const SETTLE_PENDING = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+`;
+
+/** Marks older than ARGV[1] ms by this server's clock, oldest first, at most ARGV[2]. */
+const STALE_PENDING = `
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
+`;
+
+/** How long the repeat guard outlives a relay that never settled (every instance down that long). */
+const RECORDED_GUARD_MS = 24 * 3600_000;
 
 /** Dead record written and the entry acknowledged in one step (both keys under the `{events}` tag). */
 const BURY = `
@@ -72,6 +121,17 @@ return 1
 
 type Scripted = RedisClient & {
   lkAppendEvent(stream: string, cap: string, group: string, ...fields: string[]): Promise<string>;
+  lkAppendRecorded(
+    stream: string,
+    guard: string,
+    cap: string,
+    group: string,
+    guardMs: string,
+    ...fields: string[]
+  ): Promise<string>;
+  lkMarkPending(marks: string, member: string): Promise<number>;
+  lkSettlePending(marks: string, guard: string, member: string): Promise<number>;
+  lkStalePending(marks: string, olderThanMs: string, limit: string): Promise<string[]>;
   lkBuryEvent(
     stream: string,
     dead: string,
@@ -100,6 +160,8 @@ export class RedisEventLog implements EventLog {
   private readonly redis: Scripted;
   private readonly stream: string;
   private readonly dead: string;
+  /** Pending marks (a sorted set scored by time) of events in connection outboxes (event-outbox.ts). */
+  private readonly marks: string;
   private readonly blocking = new Set<Redis | RedisClient>();
 
   constructor(
@@ -109,11 +171,21 @@ export class RedisEventLog implements EventLog {
     private readonly limits: EventLogLimits = DEFAULT_EVENT_LIMITS,
   ) {
     client.defineCommand('lkAppendEvent', { numberOfKeys: 1, lua: APPEND_EVENT });
+    client.defineCommand('lkAppendRecorded', { numberOfKeys: 2, lua: APPEND_RECORDED });
+    client.defineCommand('lkMarkPending', { numberOfKeys: 1, lua: MARK_PENDING });
+    client.defineCommand('lkSettlePending', { numberOfKeys: 2, lua: SETTLE_PENDING });
+    client.defineCommand('lkStalePending', { numberOfKeys: 1, lua: STALE_PENDING });
     client.defineCommand('lkBuryEvent', { numberOfKeys: 2, lua: BURY });
     client.defineCommand('lkRetryDead', { numberOfKeys: 2, lua: RETRY_DEAD });
     this.redis = client as Scripted;
     this.stream = `${prefix}{events}`;
     this.dead = `${prefix}{events}:dead`;
+    this.marks = `${prefix}{events}:outbox-pending`;
+  }
+
+  /** The repeat guard of one recorded event, under the stream's tag like the marks. */
+  private guard(eventId: string): string {
+    return `${this.prefix}{events}:recorded:${eventId}`;
   }
 
   private connectionStream(provider: string, connectionId: string): string {
@@ -134,17 +206,52 @@ export class RedisEventLog implements EventLog {
     const entryId = await this.run(() =>
       this.redis.lkAppendEvent(this.stream, String(this.limits.total), WEBHOOK_GROUP, ...fields),
     );
-    // The per-connection index: the same entry id, so one cursor format pages both.
-    await this.run(() =>
-      this.redis.xadd(
-        this.connectionStream(event.provider, event.connectionId),
-        'MAXLEN',
-        String(this.limits.perConnection),
-        entryId,
+    await this.index(event, entryId, fields);
+    return event;
+  }
+
+  async appendRecorded(event: LoggedEvent): Promise<void> {
+    const fields = eventFields(event);
+    const entryId = await this.run(() =>
+      this.redis.lkAppendRecorded(
+        this.stream,
+        this.guard(event.id),
+        String(this.limits.total),
+        WEBHOOK_GROUP,
+        String(RECORDED_GUARD_MS),
         ...fields,
       ),
     );
-    return event;
+    await this.index(event, entryId, fields);
+  }
+
+  async markPending(event: PendingEvent): Promise<number> {
+    return Number(await this.run(() => this.redis.lkMarkPending(this.marks, pendingMember(event))));
+  }
+
+  async settle(event: PendingEvent): Promise<void> {
+    await this.run(() => this.redis.lkSettlePending(this.marks, this.guard(event.eventId), pendingMember(event)));
+  }
+
+  async stalePending(olderThanMs: number, limit: number): Promise<PendingEvent[]> {
+    const members = await this.run(() => this.redis.lkStalePending(this.marks, String(olderThanMs), String(limit)));
+    return members.map(pendingOfMember);
+  }
+
+  /**
+   * The per-connection index: the same entry id, so one cursor format pages both. An entry id at
+   * or below the stream's last one is already there (a repeated relay), or older than an event
+   * indexed since (a relay that crashed half-way, finished by recovery after newer events): a
+   * stream cannot take it in the middle, so it stays in the global log only.
+   */
+  private async index(event: LoggedEvent, entryId: string, fields: string[]): Promise<void> {
+    const key = this.connectionStream(event.provider, event.connectionId);
+    try {
+      await this.redis.xadd(key, 'MAXLEN', String(this.limits.perConnection), entryId, ...fields);
+    } catch (err) {
+      if ((err as Error).name === 'ReplyError' && /equal or smaller/i.test((err as Error).message)) return;
+      throw new AppError('store_unavailable', 'The event log is unavailable', { cause: err });
+    }
   }
 
   list(query: EventQuery): Promise<EventPage> {

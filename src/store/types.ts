@@ -4,6 +4,7 @@
  */
 
 import type { EventLog } from './event-log';
+import type { OutboxRecoveryStep, RecordedEvent } from './event-outbox';
 
 import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
 import type { BackfillStep } from './connection-listing';
@@ -182,14 +183,26 @@ export interface Store {
    * resuming where the last step stopped, on any instance. Idempotent.
    */
   backfillConnectionIndex(batch: number): Promise<BackfillStep>;
-  /** Creates or replaces a connection unconditionally (a new authorization). */
-  saveConnection(input: ConnectionInput): Promise<Connection>;
+  /**
+   * Creates or replaces a connection unconditionally (a new authorization). `event`, when given,
+   * is recorded in the event log atomically with the write (CONTRACT "Events and webhooks"): in
+   * the same step, through the connection's outbox, then moved to the log (see event-outbox.ts).
+   */
+  saveConnection(input: ConnectionInput, event?: RecordedEvent): Promise<Connection>;
   /**
    * Writes only if the stored version is still `expectedVersion`; null otherwise. This is what
-   * keeps a refresher whose lock expired from overwriting newer credentials.
+   * keeps a refresher whose lock expired from overwriting newer credentials. `event` as for
+   * {@link saveConnection}: a refused write records none.
    */
-  updateConnection(input: ConnectionInput, expectedVersion: number): Promise<Connection | null>;
-  deleteConnection(provider: string, connectionId: string): Promise<boolean>;
+  updateConnection(input: ConnectionInput, expectedVersion: number, event?: RecordedEvent): Promise<Connection | null>;
+  /** False when there was nothing to delete; `event` is recorded only with a deletion that happened. */
+  deleteConnection(provider: string, connectionId: string, event?: RecordedEvent): Promise<boolean>;
+  /**
+   * One bounded step of recovery: events left in outboxes by a writer that crashed (or lost the
+   * store) between its write and the move to the log, marked more than `olderThanMs` ago, moved
+   * with the id they were written with. Up to `limit` marks. See event-outbox.ts.
+   */
+  recoverEventOutboxes(olderThanMs: number, limit: number): Promise<OutboxRecoveryStep>;
 
   /** Lives at most 10 minutes; sealed, under a hash of the state. */
   saveFlowState(flow: FlowState): Promise<void>;

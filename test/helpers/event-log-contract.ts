@@ -1,5 +1,5 @@
 import { FakeClock } from '../../src/clock';
-import type { EventInput, EventLogLimits, LoggedEvent, Store } from '../../src/store';
+import type { ConnectionInput, EventInput, EventLogLimits, LoggedEvent, Store } from '../../src/store';
 
 export interface EventLogContractStore {
   store: Store;
@@ -10,7 +10,8 @@ export interface EventLogContractStore {
 /**
  * The contract of {@link Store.eventLog}, run on memory, Redis and Redis Cluster: appended once,
  * newest first, cursors without gaps or repeats while events arrive, caps that never drop an
- * undelivered event, and the webhook consumer group (read, claim, ack, dead, retry, backlog).
+ * undelivered event, and the webhook consumer group (read, claim, ack, dead, retry, backlog);
+ * events recorded with the change they report (the outbox), also when the move to the log fails.
  */
 export function eventLogContract(
   name: string,
@@ -197,6 +198,123 @@ export function eventLogContract(
       } finally {
         await consumer.close();
       }
+    });
+
+    describe('events recorded with their change', () => {
+      const connection = (over: Partial<ConnectionInput> = {}): ConnectionInput => ({
+        provider: 'videoask',
+        connectionId: 'user-1',
+        authMode: 'oauth2',
+        status: 'active',
+        scopes: [],
+        expiresAt: clock.now() + 3600_000,
+        createdAt: clock.now(),
+        updatedAt: clock.now(),
+        lastRefreshedAt: null,
+        account: null,
+        credentials: { accessToken: 'at-1', refreshToken: 'rt-1', tokenType: 'Bearer' },
+        ...over,
+      });
+      const logged = async (connectionId = 'user-1') => ({
+        all: (await store.eventLog.list({ limit: 100 })).events,
+        own: (await store.eventLog.list({ limit: 100, provider: 'videoask', connectionId })).events,
+      });
+      /** The next move to the log fails before appending (`after`: once it has appended), as a crash there would. */
+      const failNextAppend = (after = false) => {
+        const real = store.eventLog.appendRecorded.bind(store.eventLog);
+        const failed: LoggedEvent[] = [];
+        jest.spyOn(store.eventLog, 'appendRecorded').mockImplementationOnce(async (event) => {
+          failed.push(event);
+          if (after) await real(event);
+          throw new Error('the process died here');
+        });
+        return failed;
+      };
+
+      it('records each write, update and delete with its event, once, in the log and the connection log', async () => {
+        const saved = await store.saveConnection(connection(), { type: 'connection.created' });
+        await store.updateConnection(connection({ status: 'reauth_required' }), saved.version, {
+          type: 'connection.reauth_required',
+          detail: { code: 'invalid_grant' },
+        });
+        expect(await store.deleteConnection('videoask', 'user-1', { type: 'connection.deleted' })).toBe(true);
+        const { all, own } = await logged();
+        expect(all.map((e) => [e.type, e.provider, e.connectionId, e.detail])).toEqual([
+          ['connection.deleted', 'videoask', 'user-1', {}],
+          ['connection.reauth_required', 'videoask', 'user-1', { code: 'invalid_grant' }],
+          ['connection.created', 'videoask', 'user-1', {}],
+        ]);
+        expect(own).toEqual(all);
+        expect(all.every((e) => e.at === clock.now() && /^evt_/.test(e.id))).toBe(true);
+        expect(await store.eventLog.stalePending(0, 10)).toEqual([]);
+      });
+
+      it('records nothing for a write that lost its version check or a delete that found nothing', async () => {
+        const saved = await store.saveConnection(connection());
+        expect(
+          await store.updateConnection(connection(), saved.version + 1, { type: 'connection.metadata_updated' }),
+        ).toBeNull();
+        expect(await store.deleteConnection('videoask', 'nobody', { type: 'connection.deleted' })).toBe(false);
+        expect((await logged()).all).toEqual([]);
+        // Their marks went with them: recovery finds nothing to do.
+        expect(await store.eventLog.stalePending(0, 10)).toEqual([]);
+        expect(await store.recoverEventOutboxes(0, 10)).toEqual({ relayed: 0, cleared: 0, more: false });
+      });
+
+      it('keeps the change and its event when the move to the log fails; recovery moves it once, with its id', async () => {
+        const failed = failNextAppend();
+        const saved = await store.saveConnection(connection(), { type: 'connection.created' });
+        expect(saved.version).toBeGreaterThan(0);
+        expect(await store.getConnectionInfo('videoask', 'user-1')).not.toBeNull();
+        expect((await logged()).all).toEqual([]);
+        // A young mark may be a writer still relaying: left alone.
+        expect(await store.recoverEventOutboxes(60_000, 10)).toEqual({ relayed: 0, cleared: 0, more: false });
+        expect(await store.recoverEventOutboxes(0, 10)).toEqual({ relayed: 1, cleared: 0, more: false });
+        expect(await store.recoverEventOutboxes(0, 10)).toEqual({ relayed: 0, cleared: 0, more: false });
+        const { all, own } = await logged();
+        expect(all).toEqual([failed[0]]);
+        expect(own).toEqual([failed[0]]);
+      });
+
+      it('finishes a move that stopped after its append without a second entry', async () => {
+        const failed = failNextAppend(true);
+        await store.saveConnection(connection());
+        await store.deleteConnection('videoask', 'user-1', {
+          type: 'connection.deleted',
+          detail: { revocation: 'ok' },
+        });
+        expect(await store.recoverEventOutboxes(0, 10)).toEqual({ relayed: 1, cleared: 0, more: false });
+        const { all, own } = await logged();
+        expect(all).toEqual([failed[0]]);
+        expect(own).toEqual([failed[0]]);
+        expect(failed[0]!.detail).toEqual({ revocation: 'ok' });
+      });
+
+      it('delivers an event moved by recovery after the log reached its cap, and trims it only once acknowledged', async () => {
+        const consumer = await store.eventLog.consumer('one');
+        try {
+          const drain = async () => {
+            const read = await consumer.read(100, 10);
+            for (const d of read) await consumer.ack(d.entryId);
+            return read;
+          };
+          const failed = failNextAppend();
+          await store.saveConnection(connection({ connectionId: 'late' }), { type: 'connection.created' });
+          await appendMany(25);
+          expect(await drain()).toHaveLength(25);
+          await store.recoverEventOutboxes(0, 10);
+          await appendMany(limits.total);
+          // Over the cap, and every other event acknowledged: the late one, still unread, stays.
+          const all = (await store.eventLog.list({ limit: 100 })).events;
+          expect(all.map((e) => e.id)).toContain(failed[0]!.id);
+          const read = await drain();
+          expect(read.filter((d) => d.event.id === failed[0]!.id)).toHaveLength(1);
+          await appendMany(limits.total);
+          expect((await store.eventLog.list({ limit: 100 })).events.map((e) => e.id)).not.toContain(failed[0]!.id);
+        } finally {
+          await consumer.close();
+        }
+      });
     });
   });
 }
