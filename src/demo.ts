@@ -18,7 +18,11 @@ async function demo(): Promise<void> {
   const dotenvPath = resolve(environment.DOTENV_CONFIG_PATH || '.env');
   const resolved = resolveDemoEnv({ environment, dotenv: readDotenv(dotenvPath), freePort: await freePort() });
 
-  const sandbox = createSandbox({ clientId: 'sandbox-client', clientSecret: 'sandbox-secret' });
+  const sandbox = createSandbox({
+    clientId: 'sandbox-client',
+    clientSecret: 'sandbox-secret',
+    accessTokenTtlSeconds: resolved.sandboxAccessTokenTtlSeconds,
+  });
   const sandboxServer = await sandbox
     .listen(resolved.sandboxPort, '127.0.0.1')
     .catch(

@@ -18,9 +18,10 @@ import { randomBytes } from 'node:crypto';
  *   a real Latchkey on the same Redis.
  * - `NODE_ENV` is `development`, and VideoAsk's client id and secret are the sandbox's.
  *
- * `CONNECTOR_API_KEYS` follows the general rule; the demo's key `demo-api-key-change-me` is used
- * (and printed) only when no key is set anywhere. `SESSION_SECRET` and `TOKEN_ENCRYPTION_KEYS`
- * default to random values for the run.
+ * `SANDBOX_PORT` and `SANDBOX_ACCESS_TOKEN_TTL` (seconds; default 3600) are the sandbox's, as
+ * for `npm run sandbox`, and follow the general rule. `CONNECTOR_API_KEYS` follows it too; the
+ * demo's key `demo-api-key-change-me` is used (and printed) only when no key is set anywhere.
+ * `SESSION_SECRET` and `TOKEN_ENCRYPTION_KEYS` default to random values for the run.
  */
 
 export const DEMO_API_KEY = 'demo-api-key-change-me';
@@ -29,6 +30,8 @@ export const DEMO_PORT = 3000;
 /** The demo never listens beyond loopback, whatever HOST says. */
 export const DEMO_HOST = '127.0.0.1';
 export const DEMO_SANDBOX_PORT = 4010;
+/** The sandbox's access-token lifetime unless SANDBOX_ACCESS_TOKEN_TTL says otherwise (as `npm run sandbox`). */
+export const DEMO_ACCESS_TOKEN_TTL_SECONDS = 3600;
 
 export type Source = 'environment' | '.env' | 'demo default' | 'demo';
 
@@ -53,6 +56,8 @@ export interface DemoEnv {
   env: Record<string, string>;
   port: number;
   sandboxPort: number;
+  /** SANDBOX_ACCESS_TOKEN_TTL: how long the sandbox's access tokens live, in seconds (fractions allowed). */
+  sandboxAccessTokenTtlSeconds: number;
   publicUrl: string;
   /** The service API key to print, or undefined when the keys are the user's own. */
   printableApiKey?: string;
@@ -79,6 +84,7 @@ const OWN = new Set([
   'HOST',
   'PORT',
   'SANDBOX_PORT',
+  'SANDBOX_ACCESS_TOKEN_TTL',
   'PUBLIC_URL',
   'NODE_ENV',
   'REDIS_KEY_PREFIX',
@@ -131,6 +137,8 @@ export function resolveDemoEnv(input: DemoEnvInput): DemoEnv {
     throw new Error(`SANDBOX_PORT=${sandboxPick!.value} (${sandboxPick!.source}) is not a port number`);
   }
   settings.push({ name: 'SANDBOX_PORT', shown: String(sandboxPort), source: sandboxPick?.source ?? 'demo default' });
+  const ttl = resolveAccessTokenTtl(pick('SANDBOX_ACCESS_TOKEN_TTL'));
+  settings.push(ttl.setting);
 
   const derived = `http://localhost:${port}`;
   let publicUrl = derived;
@@ -233,6 +241,7 @@ export function resolveDemoEnv(input: DemoEnvInput): DemoEnv {
     env,
     port,
     sandboxPort,
+    sandboxAccessTokenTtlSeconds: ttl.seconds,
     publicUrl,
     printableApiKey: keys ? undefined : DEMO_API_KEY,
     apiKeyCount,
@@ -246,6 +255,26 @@ export function resolveDemoEnv(input: DemoEnvInput): DemoEnv {
       dotenv: Object.keys(fromFile)
         .filter((n) => !OWN.has(n) && fromEnv[n] === undefined)
         .sort(),
+    },
+  };
+}
+
+/** SANDBOX_ACCESS_TOKEN_TTL: a short lifetime lets a user watch a refresh happen (README "See it refresh"). */
+function resolveAccessTokenTtl(given: { value: string; source: 'environment' | '.env' } | undefined): {
+  seconds: number;
+  setting: Setting;
+} {
+  const seconds = given ? Number(given.value) : DEMO_ACCESS_TOKEN_TTL_SECONDS;
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new Error(`SANDBOX_ACCESS_TOKEN_TTL=${given!.value} (${given!.source}) is not a number of seconds above 0`);
+  }
+  return {
+    seconds,
+    setting: {
+      name: 'SANDBOX_ACCESS_TOKEN_TTL',
+      shown: `${seconds} s`,
+      source: given?.source ?? 'demo default',
+      note: "how long the sandbox's access tokens live",
     },
   };
 }

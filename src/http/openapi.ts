@@ -8,7 +8,12 @@ import {
   ConnectSessionRequestSchema,
   ConnectSessionSchema,
   ErrorBodySchema,
+  EventListSchema,
+  EventSchema,
   HealthSchema,
+  ImportConnectionSchema,
+  ListConnectionEventsQuerySchema,
+  ListEventsQuerySchema,
   LATCHKEY_ERROR_HEADER,
   ListConnectionsQuerySchema,
   MetadataPatchSchema,
@@ -21,6 +26,7 @@ import {
   RevocationSchema,
   TokenSchema,
   ConnectionIdSchema,
+  WebhookHeadersSchema,
 } from '../wire/api-schemas';
 
 /**
@@ -152,6 +158,31 @@ function registerServiceRoutes(registry: OpenAPIRegistry): void {
   });
 
   registry.registerPath({
+    method: 'put',
+    path: connectionPath(),
+    operationId: 'importConnection',
+    tags: ['connections'],
+    summary: 'Imports credentials obtained elsewhere (hand-written glue, another tool) as this connection',
+    description:
+      'oauth2: an `access_token` or a `refresh_token` (a refresh token is never spent to check it; an access token is tried against the provider’s `accountInfo`); api_key: `api_key` (checked with `apiKey.check`). ' +
+      'The config is checked against `connectionConfig`, then the provider’s `postConnect` calls run with the credential (a header or URL they fill is left out while they fail). ' +
+      'Version-checked like every write; event `connection.created`. A refused credential is 400 `invalid_request` and nothing is stored. Needs `full`.',
+    request: {
+      params: connectionParams,
+      body: {
+        required: true,
+        // A refresh token only: the one import that needs no live provider to be checked.
+        content: { 'application/json': { schema: ImportConnectionSchema, example: { refresh_token: 'rt_example' } } },
+      },
+    },
+    responses: {
+      200: { description: 'Replaced a stored connection', content: json(ConnectionSchema) },
+      201: { description: 'Created', content: json(ConnectionSchema) },
+      ...errors(400, 404, 413, 502, 504, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
     method: 'delete',
     path: connectionPath(),
     operationId: 'deleteConnection',
@@ -196,6 +227,35 @@ function registerServiceRoutes(registry: OpenAPIRegistry): void {
     responses: {
       200: { description: 'The token (Cache-Control: no-store)', content: json(TokenSchema) },
       ...errors(400, 404, 409, 502, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: connectionPath('/events'),
+    operationId: 'listConnectionEvents',
+    tags: ['events'],
+    summary: 'This connection’s events, newest first (at most 100 are kept per connection)',
+    description: 'Paged with `limit` (default 50) and `cursor`. Needs `read`.',
+    request: { params: connectionParams, query: ListConnectionEventsQuerySchema },
+    responses: {
+      200: { description: 'The events (Cache-Control: no-store)', content: json(EventListSchema) },
+      ...errors(400, 404, ...SERVICE_ERRORS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/events',
+    operationId: 'listEvents',
+    tags: ['events'],
+    summary: 'Every connection’s events, newest first, filtered by provider, connection and type',
+    description:
+      'The store’s event log (100 per connection, 100,000 in all), the same events the webhook delivers. Paged with `limit` (default 50) and `cursor`. A key limited to some providers sees only their events, and 403 `forbidden` for another provider. Needs `read`.',
+    request: { query: ListEventsQuerySchema },
+    responses: {
+      200: { description: 'The events (Cache-Control: no-store)', content: json(EventListSchema) },
+      ...errors(400, 404, ...SERVICE_ERRORS),
     },
   });
 
@@ -337,6 +397,33 @@ function registerConnectLink(registry: OpenAPIRegistry): void {
   });
 }
 
+/**
+ * The webhook (OpenAPI 3.1 `webhooks`): what Latchkey POSTs to WEBHOOK_URL for every event of
+ * the log, at least once, signed with WEBHOOK_SECRET.
+ */
+function registerWebhook(registry: OpenAPIRegistry): void {
+  registry.registerWebhook({
+    method: 'post',
+    path: 'connectionEvent',
+    operationId: 'connectionEvent',
+    tags: ['events'],
+    security: [],
+    summary: 'One connection event, POSTed to WEBHOOK_URL',
+    description:
+      'Delivered at least once from the event log: verify a signature over the raw bytes before parsing, then de-duplicate on `webhook-id`. ' +
+      'Any 2xx acknowledges the event; any other answer, a redirect, a timeout (10 s) or a network failure is retried after 1 s, doubling up to 5 minutes, for `WEBHOOK_MAX_AGE_HOURS` (24), after which the event is dead (kept, retryable). ' +
+      'With several secrets in WEBHOOK_SECRET (a rotation), each signature header holds one signature per secret.',
+    request: {
+      headers: WebhookHeadersSchema,
+      body: { required: true, content: json(EventSchema) },
+    },
+    responses: {
+      200: { description: 'Acknowledged (any 2xx does)' },
+      400: { description: 'Not acknowledged (as is any answer but a 2xx): delivered again later' },
+    },
+  });
+}
+
 function registerOps(registry: OpenAPIRegistry): void {
   registry.registerPath({
     method: 'get',
@@ -406,6 +493,7 @@ export function buildOpenApiDocument(options: OpenApiOptions) {
   registerProxy(registry);
   registerConnectLink(registry);
   registerOps(registry);
+  registerWebhook(registry);
 
   // The error body is named by its `.meta({ id })`, for the error responses' $refs.
   return new OpenApiGeneratorV31([
@@ -432,6 +520,7 @@ export function buildOpenApiDocument(options: OpenApiOptions) {
     tags: [
       { name: 'connections', description: 'Connect sessions, stored connections and providers' },
       { name: 'tokens', description: 'Working credentials' },
+      { name: 'events', description: 'The event log, and the webhook that delivers it' },
       { name: 'proxy', description: "The provider's API with the stored credential" },
       { name: 'browser', description: 'Where a connect link leads (no API key)' },
       { name: 'ops', description: 'Probes and metrics (no API key)' },

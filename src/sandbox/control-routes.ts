@@ -1,7 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 
-import type { Sandbox, SandboxOptions } from './sandbox';
+import { DEFAULT_SEEDED_SCOPE, type Sandbox, type SandboxOptions } from './sandbox';
 
 /** A JSON patch of the sandbox options (everything but the clock). Unknown keys are refused. */
 export const OptionsPatchSchema = z
@@ -30,7 +30,8 @@ const FailApiKeySchema = z.strictObject({
   drop: z.boolean().optional(),
 });
 
-const IssueTokensSchema = z.strictObject({ scope: z.string().optional() });
+/** `as: "import"` answers the body of Latchkey's `PUT /connections/…` (README: the demo without a browser). */
+const IssueTokensSchema = z.strictObject({ scope: z.string().optional(), as: z.literal('import').optional() });
 
 /** The options as JSON: everything but the clock. */
 export function describeOptions(options: SandboxOptions): Omit<SandboxOptions, 'clock'> {
@@ -38,6 +39,20 @@ export function describeOptions(options: SandboxOptions): Omit<SandboxOptions, '
     SandboxOptions,
     'clock'
   >;
+}
+
+/** A seeded token pair as Latchkey's import takes it: an expiry time instead of a lifetime, scopes as a list. */
+function asImport(
+  tokens: ReturnType<Sandbox['issueTokensDirectly']>,
+  scope: string | undefined,
+  now: number,
+): { access_token: string; refresh_token: string; expires_at: string; scopes: string[] } {
+  return {
+    access_token: tokens.access_token,
+    refresh_token: tokens.refresh_token,
+    expires_at: new Date(now + tokens.expires_in * 1000).toISOString(),
+    scopes: (scope ?? DEFAULT_SEEDED_SCOPE).split(' ').filter(Boolean),
+  };
 }
 
 function sendInvalid(res: Response, error: z.ZodError): void {
@@ -91,7 +106,10 @@ export function createControlRouter(sandbox: Sandbox): Router {
   router.post('/issue-tokens', (req: Request, res: Response) => {
     const parsed = IssueTokensSchema.safeParse(req.body ?? {});
     if (!parsed.success) return sendInvalid(res, parsed.error);
-    res.set('Cache-Control', 'no-store').json(sandbox.issueTokensDirectly(parsed.data));
+    const tokens = sandbox.issueTokensDirectly({ scope: parsed.data.scope });
+    const body =
+      parsed.data.as === 'import' ? asImport(tokens, parsed.data.scope, sandbox.options.clock.now()) : tokens;
+    res.set('Cache-Control', 'no-store').json(body);
   });
 
   return router;

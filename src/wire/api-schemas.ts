@@ -9,9 +9,8 @@ import { MAX_METADATA_VALUE_LENGTH, METADATA_KEY_PATTERN } from '../store/connec
  * package's own types are checked against them by a test (test/unit/client-wire-types.test.ts).
  * Wire fields are snake_case. `.meta({ id })` names a schema in the document's components.
  *
- * A few schemas describe routes the contract fixes but this server does not serve yet (PUT, the
- * event feed): they are marked "not served yet" and are left out of the document until
- * their routes land, so the document never promises a route that answers 404.
+ * Every route the document describes is served; the OpenAPI test calls each one, so the
+ * document never promises a route that answers 404. The webhook's body and headers are here too.
  */
 
 export const PROVIDER_ID_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
@@ -201,7 +200,7 @@ export const ProxyHeadersSchema = z.object({
 });
 
 // ---------------------------------------------------------------------------------------------
-// Not served yet (CONTRACT "Additions"): typed here so the client's types are checked against them
+// Additions of the second release (CONTRACT "Additions"): metadata, import, events, webhooks
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -212,7 +211,7 @@ export const MetadataPatchSchema = z
   .strictObject({ metadata: z.record(z.string().regex(METADATA_KEY_PATTERN), MetadataValueSchema.nullable()) })
   .meta({ id: 'MetadataPatch', example: { metadata: { team: 'sales', legacy_id: null } } });
 
-/** Not served yet. `PUT /connections/:provider/:connectionId` (`full` keys): imports credentials. */
+/** `PUT /connections/:provider/:connectionId` (`full` keys): imports credentials. */
 export const ImportConnectionSchema = z
   .strictObject({
     access_token: z.string().min(1).optional(),
@@ -237,7 +236,7 @@ export const EVENT_TYPES = [
 
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 
-/** Not served yet. One entry of the event feed; `detail` holds codes and counts, never a secret. */
+/** One entry of the event feed, and the body of a webhook delivery; `detail` holds codes and counts, never a secret. */
 export const EventSchema = z
   .strictObject({
     id: z.string(),
@@ -249,12 +248,12 @@ export const EventSchema = z
   })
   .meta({ id: 'Event' });
 
-/** Not served yet. `GET /events` and `GET /connections/:provider/:connectionId/events`, newest first. */
+/** `GET /events` and `GET /connections/:provider/:connectionId/events`, newest first. */
 export const EventListSchema = z
   .strictObject({ events: z.array(EventSchema), next_cursor: z.string().nullable() })
   .meta({ id: 'EventList' });
 
-/** Not served yet. `GET /events` query. */
+/** `GET /events` query. */
 export const ListEventsQuerySchema = z.object({
   provider: ProviderIdSchema.optional(),
   connection_id: ConnectionIdSchema.optional(),
@@ -263,8 +262,48 @@ export const ListEventsQuerySchema = z.object({
   cursor: cursor().optional(),
 });
 
-/** Not served yet. `GET /connections/:provider/:connectionId/events` query. */
+/** `GET /connections/:provider/:connectionId/events` query. */
 export const ListConnectionEventsQuerySchema = ListEventsQuerySchema.pick({ limit: true, cursor: true });
+
+/**
+ * The headers of a webhook delivery (client/webhook-delivery.ts signs them): Latchkey's own
+ * signature and the Standard Webhooks ones, each signature header holding one signature per
+ * secret of WEBHOOK_SECRET (a comma list during a rotation), space-separated.
+ */
+export const WebhookHeadersSchema = z.object({
+  'Latchkey-Signature': z
+    .string()
+    .regex(/^sha256=[0-9a-f]{64}( sha256=[0-9a-f]{64})*$/)
+    .meta({
+      param: {
+        description:
+          '`sha256=<hex HMAC-SHA256 of the raw body>`, keyed by the bytes of the secret; one per secret, space-separated',
+      },
+      example: `sha256=${'0'.repeat(64)}`,
+    }),
+  'Latchkey-Event-Id': z.string().meta({ param: { description: 'The event id (as `webhook-id`)' }, example: 'evt_x' }),
+  'webhook-id': z.string().meta({
+    param: { description: 'The event id, the same on every retry of the event: de-duplicate on it' },
+    example: 'evt_x',
+  }),
+  'webhook-timestamp': z
+    .string()
+    .regex(/^\d+$/)
+    .meta({
+      param: { description: 'When this attempt was signed, in seconds since 1970 (reject old ones)' },
+      example: '1767268800',
+    }),
+  'webhook-signature': z
+    .string()
+    .regex(/^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$/)
+    .meta({
+      param: {
+        description:
+          '`v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">`, keyed by the bytes of the secret; one per secret, space-separated (Standard Webhooks)',
+      },
+      example: 'v1,AAAA',
+    }),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Types of the routes' answers

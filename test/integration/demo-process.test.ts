@@ -45,8 +45,8 @@ describe('npm run demo', () => {
     pkg.remove();
   });
 
-  const start = async () => {
-    demo = spawnNpm(['run', 'demo'], pkg.dir, { PORT: String(port), SANDBOX_PORT: String(sandboxPort) });
+  const start = async (env: Record<string, string> = {}) => {
+    demo = spawnNpm(['run', 'demo'], pkg.dir, { PORT: String(port), SANDBOX_PORT: String(sandboxPort), ...env });
     const [, url] = await demo.waitForOutput(BANNER);
     started = descendantsOf(demo.pid);
     return url!;
@@ -96,6 +96,34 @@ describe('npm run demo', () => {
     expect(out).toContain('Service API key: the key in CONNECTOR_API_KEYS (from .env)');
     expect((await api(url, '/connections', own)).status).toBe(200);
     expect((await api(url, '/connections', 'demo-api-key-change-me')).status).toBe(401);
+  });
+
+  it('hands out access tokens that live SANDBOX_ACCESS_TOKEN_TTL seconds, so a refresh can be watched', async () => {
+    const url = await start({ SANDBOX_ACCESS_TOKEN_TTL: '2' });
+    expect(demo!.output()).toMatch(/SANDBOX_ACCESS_TOKEN_TTL\s+2 s\s+environment/);
+    const sandbox = `http://127.0.0.1:${sandboxPort}`;
+    const issued = await fetch(`${sandbox}/_sandbox/issue-tokens`, { method: 'POST' });
+    expect(await issued.json()).toMatchObject({ expires_in: 2 });
+
+    // Through Latchkey: an imported pair, then a refresh at the sandbox's token endpoint.
+    const pair = await fetch(`${sandbox}/_sandbox/issue-tokens`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ as: 'import' }),
+    });
+    const key = { Authorization: 'Bearer demo-api-key-change-me', 'Content-Type': 'application/json' };
+    const put = await fetch(`${url}/connections/videoask/ttl`, {
+      method: 'PUT',
+      headers: key,
+      body: await pair.text(),
+    });
+    expect(put.status).toBe(201);
+    const refreshed = await fetch(`${url}/connections/videoask/ttl/refresh`, { method: 'POST', headers: key });
+    const connection = (await refreshed.json()) as { expires_at: string; last_refreshed_at: string };
+    const lifetimeMs = Date.parse(connection.expires_at) - Date.parse(connection.last_refreshed_at);
+    // Two seconds, less what the token request took.
+    expect(lifetimeMs).toBeGreaterThan(1000);
+    expect(lifetimeMs).toBeLessThanOrEqual(2000);
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)(

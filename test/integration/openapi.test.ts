@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import supertest from 'supertest';
 import { buildOpenApiDocument } from '../../src/http/openapi';
 import { PUBLIC_URL, startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
-import { seedVideoAsk } from '../helpers/proxy-harness';
+import { listen, seedVideoAsk, type Listening } from '../helpers/proxy-harness';
+import { waitUntil } from '../helpers/latchkey-process';
 
 type Json = Record<string, unknown>;
 const doc = buildOpenApiDocument({ publicUrl: PUBLIC_URL }) as unknown as Json & {
@@ -187,7 +188,10 @@ describe('OpenAPI document', () => {
         'GET /connections',
         'GET /connections/{provider}/{connectionId}',
         'PATCH /connections/{provider}/{connectionId}',
+        'PUT /connections/{provider}/{connectionId}',
         'DELETE /connections/{provider}/{connectionId}',
+        'GET /connections/{provider}/{connectionId}/events',
+        'GET /events',
         'POST /connections/{provider}/{connectionId}/refresh',
         'GET /connections/{provider}/{connectionId}/token',
         'GET /providers',
@@ -263,5 +267,68 @@ describe('OpenAPI document', () => {
     const res = await requestOf(operation, OTHER_PROVIDER_KEY);
     expect([res.status, res.headers['latchkey-error']]).toEqual([403, 'forbidden']);
     expectDocumented(operation, res);
+  });
+});
+
+/**
+ * The document's `webhooks` describe what Latchkey really POSTs: a delivery, caught by a local
+ * receiver, has a body of the documented schema and every documented header, matching its
+ * pattern (with two secrets, as during a rotation: two signatures per signature header).
+ */
+describe('OpenAPI document: the webhook', () => {
+  const webhook = (doc as unknown as { webhooks: Record<string, { post: Operation['op'] }> }).webhooks;
+  const received: Array<{ body: unknown; headers: Record<string, string | string[] | undefined> }> = [];
+  let receiver: Listening;
+  let hooked: Harness;
+
+  beforeAll(async () => {
+    receiver = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ body: JSON.parse(Buffer.concat(chunks).toString()), headers: req.headers });
+        res.writeHead(204).end();
+      });
+    });
+    hooked = await startHarness({
+      env: { WEBHOOK_URL: `${receiver.url}/hook`, WEBHOOK_SECRET: 'openapi-secret-one,openapi-secret-two' },
+    });
+  });
+  afterAll(async () => {
+    await hooked.close();
+    await receiver.close();
+  });
+
+  it('is documented as the POST of one connection event, with the signature headers', () => {
+    expect(Object.keys(webhook)).toEqual(['connectionEvent']);
+    const names = ((webhook.connectionEvent!.post.parameters as Json[]) ?? []).map((p) => [p.in, p.name]);
+    expect(names).toEqual(
+      expect.arrayContaining(
+        ['Latchkey-Signature', 'webhook-id', 'webhook-timestamp', 'webhook-signature'].map((n) => ['header', n]),
+      ),
+    );
+  });
+
+  it('matches a real delivery: its body and every documented header', async () => {
+    const put = await supertest(hooked.app)
+      .put('/connections/videoask/hooked')
+      .set('Authorization', `Bearer ${TEST_API_KEY}`)
+      .send({ refresh_token: 'rt_hooked' });
+    expect(put.status).toBe(201);
+    await waitUntil(() => received.length > 0);
+
+    const { post } = webhook.connectionEvent!;
+    const [delivery] = received;
+    const body = resolve<Json>((post.requestBody as Json).content as Json)['application/json'] as Json;
+    expect(check(delivery!.body, body.schema as Json)).toEqual([]);
+    expect(delivery!.body).toMatchObject({ type: 'connection.created', connection_id: 'hooked' });
+    for (const parameter of post.parameters as Json[]) {
+      const value = delivery!.headers[String(parameter.name).toLowerCase()];
+      expect([parameter.name, typeof value]).toEqual([parameter.name, 'string']);
+      expect([parameter.name, check(value, parameter.schema as Json)]).toEqual([parameter.name, []]);
+    }
+    // One signature per secret in each signature header.
+    expect(String(delivery!.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(String(delivery!.headers['latchkey-signature']).split(' ')).toHaveLength(2);
   });
 });

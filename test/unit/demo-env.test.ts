@@ -145,4 +145,30 @@ describe("the demo's configuration", () => {
     expect(demo.publicUrl).toBe('http://localhost:45678');
     expect(() => resolveDemoEnv({ environment: { PORT: 'eighty' }, dotenv: {} })).toThrow(/PORT=eighty/);
   });
+
+  it("gives the sandbox's access tokens the lifetime SANDBOX_ACCESS_TOKEN_TTL names, and says where it came from", () => {
+    const byDefault = resolveDemoEnv({ environment: {}, dotenv: {} });
+    expect(byDefault.sandboxAccessTokenTtlSeconds).toBe(3600);
+    expect(sourceOf(byDefault, 'SANDBOX_ACCESS_TOKEN_TTL')).toBe('demo default');
+
+    const fromEnv = resolveDemoEnv({
+      environment: { SANDBOX_ACCESS_TOKEN_TTL: '20' },
+      dotenv: { SANDBOX_ACCESS_TOKEN_TTL: '5' },
+    });
+    expect(fromEnv.sandboxAccessTokenTtlSeconds).toBe(20);
+    expect(sourceOf(fromEnv, 'SANDBOX_ACCESS_TOKEN_TTL')).toBe('environment');
+    const fromFile = resolveDemoEnv({
+      environment: { SANDBOX_ACCESS_TOKEN_TTL: '' },
+      dotenv: { SANDBOX_ACCESS_TOKEN_TTL: '5' },
+    });
+    expect(fromFile.sandboxAccessTokenTtlSeconds).toBe(5);
+    expect(sourceOf(fromFile, 'SANDBOX_ACCESS_TOKEN_TTL')).toBe('.env');
+    // The sandbox's variable is not Latchkey's: it is not passed on.
+    expect(fromEnv.env.SANDBOX_ACCESS_TOKEN_TTL).toBeUndefined();
+
+    for (const bad of ['0', '-1', 'soon'])
+      expect(() => resolveDemoEnv({ environment: { SANDBOX_ACCESS_TOKEN_TTL: bad }, dotenv: {} })).toThrow(
+        new RegExp(`SANDBOX_ACCESS_TOKEN_TTL=${bad} \\(environment\\)`),
+      );
+  });
 });
