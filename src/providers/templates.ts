@@ -288,6 +288,11 @@ function lookup(values: TemplateValues, ref: TemplateRef): string | undefined {
   return value === undefined || value === null ? undefined : String(value);
 }
 
+/** True when `values` holds the value `ref` names (an empty string counts; null and absent do not). */
+export function hasTemplateValue(values: TemplateValues, ref: TemplateRef): boolean {
+  return lookup(values, ref) !== undefined;
+}
+
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const ESCAPE = /%[0-9A-Fa-f]{2}/;
 const BEYOND_LATIN1 = /[^\u0000-\u00ff]/;

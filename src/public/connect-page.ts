@@ -1,3 +1,4 @@
+import { missingValuesOf, type MissingValue } from '../connect/missing-values';
 import type { Provider } from '../providers/registry';
 import type { ConnectionInfo } from '../store';
 import { errorTextFor } from './error-text';
@@ -39,6 +40,40 @@ function accountLabelOf(connection: ConnectionInfo | undefined): string | undefi
   return connection?.account?.label ?? connection?.account?.id;
 }
 
+/** The values this connection's calls need and lack (none for a provider without templates). */
+function missingOf(model: ConnectPageModel, connection: ConnectionInfo | undefined): MissingValue[] {
+  const provider = connection && model.providers.find((p) => p.id === connection.provider);
+  return provider ? missingValuesOf(provider, connection) : [];
+}
+
+/** What one missing value means for calls, in words: the 409 they answer, or the header they go without. `nameHtml` is escaped. */
+function renderMissingValue(value: MissingValue, nameHtml: string): string {
+  const how = value.key.startsWith('config.') ? 'was not given' : `could not be read from ${nameHtml}`;
+  const effects: string[] = [];
+  if (value.blocksCalls) {
+    effects.push(
+      `calls to ${nameHtml} answer <code>409 connection_incomplete</code> until it is set, since their address needs it`,
+    );
+  }
+  if (value.headersLeftOut.length) {
+    const headers = value.headersLeftOut.map((h) => `<code>${escapeHtml(h)}</code>`).join(', ');
+    effects.push(
+      `calls are sent without the ${headers} header${value.headersLeftOut.length > 1 ? 's' : ''}, so those that need it fail`,
+    );
+  }
+  return `<li data-missing="${escapeHtml(value.key)}"><strong>${escapeHtml(value.words)}</strong> (<code>${escapeHtml(value.key)}</code>) ${how}: ${effects.join('; ')}.</li>`;
+}
+
+/** Shown under "… is connected" when a post-connect call (or the token response) left a value missing. */
+function renderMissingNotice(missing: MissingValue[], nameHtml: string): string {
+  if (!missing.length) return '';
+  return `<div class="notice warn" role="status" id="missing-values">
+<h2>Something is missing</h2>
+<ul>${missing.map((v) => renderMissingValue(v, nameHtml)).join('')}</ul>
+<p>Connect again to let Latchkey try once more. Your application can also set the value itself.</p>
+</div>`;
+}
+
 function renderCode(code: string): string {
   return `<p class="code-line">Error code: <code>${escapeHtml(code)}</code></p>`;
 }
@@ -51,10 +86,11 @@ function renderResultNotice(model: ConnectPageModel, result: FlowResult): string
     );
     const label = accountLabelOf(row?.connection);
     const who = label ? `<p>Signed in as <strong>${escapeHtml(label)}</strong>.</p>` : '';
+    const missing = renderMissingNotice(missingOf(model, row?.connection), name);
     return `<div class="notice ok" role="status" id="result">
 <h2>${name} is connected</h2>
 ${who}<p>Your application can now work with ${name} for you. You can close this page or connect another service.</p>
-</div>`;
+</div>${missing ? `\n${missing}` : ''}`;
   }
   if (result.status === 'denied') {
     const text = errorTextFor('access_denied');
@@ -101,7 +137,12 @@ ${note}
 }
 
 function renderStatus(connection: ConnectionInfo, model: ConnectPageModel): string {
-  if (connection.status === 'active') return '<span class="badge ok">Connected</span>';
+  if (connection.status === 'active') {
+    const missing = missingOf(model, connection)
+      .map((v) => `<span class="sub missing">${escapeHtml(v.words)} missing</span>`)
+      .join('');
+    return `<span class="badge ok">Connected</span>${missing}`;
+  }
   const again = model.anonymousConnect
     ? `<a class="sub" href="${escapeHtml(`${model.basePath}/auth/${connection.provider}?connection_id=${encodeURIComponent(connection.connectionId)}`)}">Connect again</a>`
     : '<span class="sub">Connect again from your application</span>';
