@@ -9,6 +9,7 @@ import type { FlowDeps } from './connect/authorization-flow';
 import { AppError } from './errors';
 import type { EventSink } from './events';
 import { createEventRecorder } from './client/event-recorder';
+import { createAdminConsole } from './admin/admin-routes';
 import { registerBacklogGauge, startWebhookDelivery } from './client/webhook-delivery';
 import { eventRoutes } from './http/event-routes';
 import { createApiKeyAuthenticator, createApiKeyGuard, createApiKeyHolder, type ApiKeyHolder } from './guards/api-keys';
@@ -52,6 +53,8 @@ export interface AppDeps {
   credentials?: CredentialSource;
   /** The service API keys in force; loaded from CONNECTOR_API_KEYS and API_KEYS_FILE when absent. */
   apiKeys?: ApiKeyHolder;
+  /** Where a SIGHUP reads ADMIN_API_KEYS again (server.ts: `.env`, else the environment); absent: it keeps the start value. */
+  readAdminApiKeys?: () => string | undefined;
 }
 
 /** What {@link createApp} built: the request listener, and the way to close what it opened. */
@@ -67,8 +70,8 @@ export interface LatchkeyApp {
    */
   close(): Promise<void>;
   /**
-   * What a SIGHUP does: reads API_KEYS_FILE again and swaps the keys in force. A file that does
-   * not validate changes nothing; its problems are logged. Never throws.
+   * What a SIGHUP does: reads API_KEYS_FILE and ADMIN_API_KEYS again and swaps the keys in force.
+   * A value that does not validate changes nothing; its problems are logged. Never throws.
    */
   reload(): void;
 }
@@ -219,6 +222,20 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   );
   app.get('/', session);
   app.use(connectRoutes(flow));
+  // The operator console (CONTRACT "Operator console"): its own session, CSRF tokens and key check.
+  const admin = createAdminConsole({
+    ...flow,
+    credentials,
+    logger,
+    webhooks,
+    clientAddress,
+    readAdminApiKeys: deps.readAdminApiKeys,
+  });
+  app.use(
+    '/admin',
+    rateLimitMiddleware(browserLimiter, (req) => browserRateKey(req.ip)),
+    admin.router,
+  );
 
   app.use((req, _res, next) => next(new AppError('not_found', `No route for ${req.method} ${req.path.slice(0, 200)}`)));
   app.use(errorMiddleware(basePath, logger));
@@ -227,6 +244,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     const outcome = apiKeys.reload();
     if (outcome.ok) logger.info({ apiKeys: outcome.names }, 'API keys reloaded');
     else logger.error({ problems: outcome.problems }, 'API keys not reloaded: the keys in force stay');
+    admin.reload();
   };
 
   let closing: Promise<void> | undefined;

@@ -53,6 +53,8 @@ export interface Config {
   apiKeysFile?: string;
   /** Failed API-key attempts allowed per client address per minute; then 429 until the minute ends. */
   apiKeyFailuresPerMinute: number;
+  /** Keys that sign in to the operator console at /admin (ADMIN_API_KEYS); none: the console is off. Reloaded on SIGHUP. */
+  adminApiKeys: string[];
   allowAnonymousConnect: boolean;
   allowedReturnOrigins: string[];
   trustProxy: false | number | string;
@@ -221,6 +223,7 @@ const envSchema = z.object({
   CONNECTOR_API_KEYS: list.pipe(z.array(z.string().min(16, must('must have at least 16 characters')))),
   API_KEYS_FILE: optionalString,
   API_KEY_FAILURES_PER_MINUTE: intWithin(0, 1_000_000, 60),
+  ADMIN_API_KEYS: list.pipe(z.array(z.string().min(16, must('must have at least 16 characters')))),
   ALLOW_ANONYMOUS_CONNECT: bool(),
   ALLOWED_RETURN_ORIGINS: list,
   TRUST_PROXY: optionalString,
@@ -367,6 +370,7 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     connectorApiKeys: e.CONNECTOR_API_KEYS,
     apiKeysFile: e.API_KEYS_FILE,
     apiKeyFailuresPerMinute: e.API_KEY_FAILURES_PER_MINUTE,
+    adminApiKeys: e.ADMIN_API_KEYS,
     allowAnonymousConnect: e.ALLOW_ANONYMOUS_CONNECT ?? !isProduction,
     allowedReturnOrigins,
     trustProxy,

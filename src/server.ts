@@ -1,7 +1,9 @@
 import 'dotenv/config';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { readVariableAgain } from './admin/admin-keys';
 import { createApp, type LatchkeyApp } from './app';
 import { systemClock, type Clock } from './clock';
 import { ConfigError, parseConfig, type Config } from './config';
@@ -76,7 +78,7 @@ export interface RunningLatchkey {
    * SHUTDOWN_TIMEOUT_MS, then their connections are closed), then the store closes. Idempotent.
    */
   close(): Promise<void>;
-  /** What a SIGHUP does: reloads API_KEYS_FILE (a file that does not validate changes nothing). */
+  /** What a SIGHUP does: reloads API_KEYS_FILE and ADMIN_API_KEYS (a value that does not validate changes nothing). */
   reload(): void;
 }
 
@@ -101,7 +103,10 @@ export async function startLatchkey(options: StartOptions = {}): Promise<Running
     // Bounded (connections and time): connections sealed with a key that is not configured.
     await warnOfUnreadableConnections(store, logger);
   }
-  const app = createApp({ config, store, providers, clock, logger });
+  // A SIGHUP reads ADMIN_API_KEYS again: from .env (which dotenv/config read at start) when it sets it.
+  const dotenvPath = options.env ? undefined : resolve(process.env.DOTENV_CONFIG_PATH ?? '.env');
+  const readAdminApiKeys = () => readVariableAgain('ADMIN_API_KEYS', env, dotenvPath);
+  const app = createApp({ config, store, providers, clock, logger, readAdminApiKeys });
   const drain = new Drain();
   const timeouts = { ...SERVER_TIMEOUTS, ...options.serverTimeouts };
   const server = createServer(
@@ -307,7 +312,7 @@ export async function main(options: StartOptions = {}): Promise<RunningLatchkey>
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
-    running.logger.info({ signal: 'SIGHUP' }, 'SIGHUP received: reloading API_KEYS_FILE');
+    running.logger.info({ signal: 'SIGHUP' }, 'SIGHUP received: reloading API_KEYS_FILE and ADMIN_API_KEYS');
     running.reload();
   });
   return running;

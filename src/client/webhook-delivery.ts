@@ -39,9 +39,20 @@ export interface WebhookDeliveryOptions {
   closeGraceMs?: number;
 }
 
+/** A delivery this instance holds whose last attempt failed, waiting for its retry (the operator console shows them). */
+export interface RetryingDelivery {
+  event: EventDelivery['event'];
+  attempts: number;
+  /** `status 503`, `network ECONNREFUSED`…: never a body or a header. */
+  lastFailure: string;
+  nextAttemptAt: number;
+}
+
 export interface WebhookDelivery {
   /** Deliveries held: in flight or waiting for a retry. */
   held(): number;
+  /** The held deliveries whose last attempt failed, oldest event first. */
+  retrying(): RetryingDelivery[];
   /**
    * Stops: no new reads, retries cancelled, deliveries in flight get `closeGraceMs` to finish
    * and are then abandoned. Whatever was not acknowledged stays pending for another instance (or
@@ -82,6 +93,8 @@ interface Held {
   timer?: NodeJS.Timeout;
   controller?: AbortController;
   inFlight?: Promise<void>;
+  lastFailure?: string;
+  nextAttemptAt?: number;
 }
 
 /**
@@ -190,13 +203,13 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
       return release(h);
     }
     const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (h.attempts - 1));
-    h.timer = setTimeout(
-      () => {
-        h.timer = undefined;
-        h.inFlight = attempt(h);
-      },
-      Math.round(backoff * (0.8 + Math.random() * 0.2)),
-    );
+    const delay = Math.round(backoff * (0.8 + Math.random() * 0.2));
+    h.lastFailure = failure;
+    h.nextAttemptAt = clock.now() + delay;
+    h.timer = setTimeout(() => {
+      h.timer = undefined;
+      h.inFlight = attempt(h);
+    }, delay);
   };
 
   const take = (delivery: EventDelivery) => {
@@ -254,6 +267,16 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
   let closing: Promise<void> | undefined;
   return {
     held: () => held.size,
+    retrying: () =>
+      [...held.values()]
+        .filter((h) => h.lastFailure !== undefined)
+        .map((h) => ({
+          event: h.delivery.event,
+          attempts: h.attempts,
+          lastFailure: h.lastFailure!,
+          nextAttemptAt: h.nextAttemptAt!,
+        }))
+        .sort((a, b) => a.event.at - b.event.at),
     close: () =>
       (closing ??= (async () => {
         closed = true;

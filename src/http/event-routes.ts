@@ -41,7 +41,7 @@ function toPage(page: EventPage): EventListWire {
 }
 
 /** An empty value is no value; a cursor that is not one of ours is a 400, not an empty page. */
-function queryOf(query: Record<string, unknown>): Record<string, unknown> {
+export function queryOf(query: Record<string, unknown>): Record<string, unknown> {
   const given = Object.fromEntries(Object.entries(query).filter(([, v]) => v !== ''));
   if (typeof given.cursor === 'string' && !ENTRY_ID.test(given.cursor)) {
     throw new AppError('invalid_request', 'cursor: not a cursor of this list');

@@ -6,6 +6,7 @@ export const PUBLIC_DIR = join(__dirname, '..', '..', 'public');
 
 /** The files served under `/assets/`: a fixed list, so no request names a path of its own. */
 const ASSET_TYPES: Readonly<Record<string, string>> = {
+  'admin.css': 'text/css; charset=utf-8',
   'favicon.svg': 'image/svg+xml',
   'latchkey.css': 'text/css; charset=utf-8',
   'page.js': 'text/javascript; charset=utf-8',

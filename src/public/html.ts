@@ -23,6 +23,8 @@ export interface LayoutOptions {
   scripts?: string[];
   /** Lets page.js drop the query from the address bar once the page is shown. */
   cleanUrl?: boolean;
+  /** Stylesheets of `/assets/` to load after `latchkey.css`, e.g. `admin.css`. */
+  styles?: string[];
 }
 
 /**
@@ -35,6 +37,9 @@ export function layout(title: string, body: string, options: LayoutOptions): str
   const scripts = ['page.js', ...(options.scripts ?? [])]
     .map((name) => `<script src="${asset(name)}" defer></script>`)
     .join('\n');
+  const styles = ['latchkey.css', ...(options.styles ?? [])]
+    .map((name) => `<link rel="stylesheet" href="${asset(name)}">`)
+    .join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -44,7 +49,7 @@ export function layout(title: string, body: string, options: LayoutOptions): str
 <meta name="robots" content="noindex">
 <title>${escapeHtml(title)} · Latchkey</title>
 <link rel="icon" href="${asset('favicon.svg')}" type="image/svg+xml">
-<link rel="stylesheet" href="${asset('latchkey.css')}">
+${styles}
 ${scripts}
 </head>
 <body${options.cleanUrl ? ' data-clean-url="true"' : ''}>
