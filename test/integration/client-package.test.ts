@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startHarness, TEST_API_KEY, PUBLIC_URL, type Harness } from '../helpers/harness';
-import { listen, seedVideoAsk, type Listening } from '../helpers/proxy-harness';
+import { listen, type Listening } from '../helpers/proxy-harness';
+import { seedOAuthConnection } from '../helpers/seed';
+import { SANDBOX_ORGANIZATIONS } from '../../src/sandbox/api-routes';
 
 const ROOT = resolve(__dirname, '../..');
 const CLIENT = join(ROOT, 'packages', 'client');
@@ -122,7 +124,11 @@ describe('the packed client package', () => {
     expect(tsc.status).toBe(0);
     expect(existsSync(join(app, 'out', 'example.js'))).toBe(true);
 
-    await seedVideoAsk(h, 'user-42');
+    // As connecting leaves it: VideoAsk's postConnect call keeps the first organisation.
+    await seedOAuthConnection(h.store, h.sandbox, {
+      connectionId: 'user-42',
+      metadata: { organizationId: SANDBOX_ORGANIZATIONS[0].organization_id },
+    });
     // Asynchronously: the Latchkey it calls runs in this process.
     const example = await promisify(execFile)(process.execPath, [join(app, 'out', 'example.js')], {
       cwd: app,
