@@ -34,7 +34,7 @@ import { startIndexBackfill } from './store/index-backfill';
 import { startOutboxRecovery } from './store/outbox-recovery';
 import { CredentialCache } from './client/credential-cache';
 import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
-import { UpstreamAgents } from './proxy/upstream-agents';
+import { UpstreamAgents, type UpstreamConnect } from './proxy/upstream-agents';
 import type { ProviderRegistry } from './providers/registry';
 import type { Store } from './store';
 import { createAccessLog } from './wire/access-log';
@@ -55,6 +55,11 @@ export interface AppDeps {
   apiKeys?: ApiKeyHolder;
   /** Where a SIGHUP reads ADMIN_API_KEYS again (server.ts: `.env`, else the environment); absent: it keeps the start value. */
   readAdminApiKeys?: () => string | undefined;
+  /**
+   * How the proxy's sockets reach providers (a resolver, trusted CAs); the system's when absent.
+   * For tests and embedders only: no variable sets it. `http` is the same seam for the calls made with axios.
+   */
+  upstreamConnect?: UpstreamConnect;
 }
 
 /** What {@link createApp} built: the request listener, and the way to close what it opened. */
@@ -180,6 +185,7 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const agents = new UpstreamAgents({
     connections: config.proxyMaxSocketsPerOrigin,
     connectTimeoutMs: Math.min(config.upstreamTimeoutMs, 10_000),
+    connect: deps.upstreamConnect,
   });
 
   const proxy = createProxyHandler({

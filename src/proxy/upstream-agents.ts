@@ -1,4 +1,18 @@
+import type { LookupFunction } from 'node:net';
 import { Pool } from 'undici';
+
+/**
+ * How sockets to providers are opened, beyond the system's defaults: a name resolver and the
+ * certificate authorities to trust. Only code that builds the app passes it (the tests point
+ * `*.example.test` at a TLS server on loopback with it); there is no variable for it, so no
+ * deployment can turn certificate checks or DNS aside by accident. Certificates are always checked.
+ */
+export interface UpstreamConnect {
+  /** Resolves provider host names instead of the system's resolver (`dns.lookup`'s signature). */
+  lookup?: LookupFunction;
+  /** Certificate authorities trusted instead of Node's bundled ones (PEM). */
+  ca?: string | Buffer | Array<string | Buffer>;
+}
 
 export interface UpstreamAgentOptions {
   /** Most sockets open to one provider origin (PROXY_MAX_SOCKETS_PER_ORIGIN). Default 128. */
@@ -7,6 +21,8 @@ export interface UpstreamAgentOptions {
   keepAliveTimeoutMs?: number;
   /** Bound on establishing a TCP/TLS connection. */
   connectTimeoutMs: number;
+  /** A resolver and trusted CAs for the sockets; the system's when absent. */
+  connect?: UpstreamConnect;
 }
 
 /** A call that queued for one of an origin's sockets. */
@@ -111,7 +127,7 @@ export class UpstreamAgents {
         pipelining: 1,
         keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
         keepAliveMaxTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
-        connect: { timeout: this.options.connectTimeoutMs },
+        connect: { ...upstreamConnectOptions(this.options.connect), timeout: this.options.connectTimeoutMs },
       });
       upstream = new UpstreamOrigin(pool, connections);
       this.origins.set(origin, upstream);
@@ -126,4 +142,13 @@ export class UpstreamAgents {
     this.origins.clear();
     await Promise.all(pools.map((p) => p.close()));
   }
+}
+
+/** Only the two fields {@link UpstreamConnect} names reach the connector, never `rejectUnauthorized` or the like. */
+function upstreamConnectOptions(connect: UpstreamConnect | undefined): UpstreamConnect {
+  if (!connect) return {};
+  return {
+    ...(connect.lookup ? { lookup: connect.lookup } : {}),
+    ...(connect.ca ? { ca: connect.ca } : {}),
+  };
 }

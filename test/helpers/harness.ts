@@ -4,7 +4,7 @@ import { createCredentialSource, type CredentialSource, type RefreshSettings } f
 import { noopEvents } from '../../src/events';
 import { createMetrics } from '../../src/metrics';
 import type { RequestListener } from 'node:http';
-import { createApp } from '../../src/app';
+import { createApp, type AppDeps } from '../../src/app';
 import { FakeClock, systemClock, type Clock } from '../../src/clock';
 import { parseConfig, type Config } from '../../src/config';
 import { buildProviderRegistry, type ProviderRegistry, type ProviderSource } from '../../src/providers/registry';
@@ -27,6 +27,8 @@ export interface HarnessOptions {
   videoask?: Record<string, unknown>;
   providerSources?: (sandboxUrl: string) => ProviderSource[];
   clock?: Clock;
+  /** How the app reaches providers: its axios and the proxy's socket options (a test resolver, a test CA). */
+  app?: Pick<AppDeps, 'http' | 'upstreamConnect'>;
 }
 
 export interface Harness {
@@ -77,7 +79,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const clock = options.clock ?? systemClock;
   const { store, redis } = openStore(config, clock);
   if (redis) await new Promise((r) => (redis.status === 'ready' ? r(null) : redis.once('ready', r)));
-  const latchkey = createApp({ config, store, providers, clock, logger: createLogger('silent') });
+  const latchkey = createApp({ config, store, providers, clock, logger: createLogger('silent'), ...options.app });
   const app = latchkey.handler;
   const auth = { Authorization: `Bearer ${TEST_API_KEY}` };
   return {
