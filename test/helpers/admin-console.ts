@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import supertest from 'supertest';
 import { createApp, type LatchkeyApp } from '../../src/app';
 import type { Clock } from '../../src/clock';
+import type { Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startHarness, type Harness, type HarnessOptions } from './harness';
 
@@ -24,6 +25,8 @@ export interface ConsoleOptions extends HarnessOptions {
   clock?: Clock;
   /** What a SIGHUP reads as ADMIN_API_KEYS. */
   readAdminApiKeys?: () => string | undefined;
+  /** Settings of this app only (the harness's own app keeps its config): e.g. a WEBHOOK_URL only it delivers to. */
+  config?: Partial<Config>;
 }
 
 /** The harness (sandbox, Redis under a fresh prefix) with ADMIN_API_KEYS set, and an app whose log is kept. */
@@ -37,7 +40,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Consol
     },
   });
   const latchkey = createApp({
-    config: h.config,
+    config: { ...h.config, ...options.config },
     store: h.store,
     providers: h.providers,
     clock: options.clock,
