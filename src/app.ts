@@ -31,6 +31,13 @@ import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { registerConnectionGauge } from './connection-gauge';
 import { startIndexBackfill } from './store/index-backfill';
+import {
+  type KeepAliveOptions,
+  keepAliveBackfillPlan,
+  keepAliveRefresherOf,
+  registerKeepAliveGauge,
+  startKeepAlive,
+} from './client/keep-alive';
 import { startOutboxRecovery } from './store/outbox-recovery';
 import { CredentialCache } from './client/credential-cache';
 import { createProxyHandler, isProxyTarget } from './proxy/proxy-handler';
@@ -53,6 +60,8 @@ export interface AppDeps {
   credentials?: CredentialSource;
   /** The service API keys in force; loaded from CONNECTOR_API_KEYS and API_KEYS_FILE when absent. */
   apiKeys?: ApiKeyHolder;
+  /** The keep-alive sweep's pace (tests quicken it); KEEPALIVE=false switches it off. */
+  keepAlive?: KeepAliveOptions;
   /** Where a SIGHUP reads ADMIN_API_KEYS again (server.ts: `.env`, else the environment); absent: it keeps the start value. */
   readAdminApiKeys?: () => string | undefined;
   /**
@@ -104,6 +113,9 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   const backfill = startIndexBackfill(store, {
     onError: (err) => logger.warn({ err }, 'listing index backfill: a step failed; it will be retried'),
     onPass: (indexed) => logger.debug({ indexed }, 'listing index backfill: pass done'),
+    // And the keep-alive due times of connections that have none, overdue ones jittered (issue 11 part 6).
+    keepAlive: keepAliveBackfillPlan({ providers, clock: deps.clock ?? systemClock }),
+    onKeepAlivePass: (scheduled) => logger.debug({ scheduled }, 'keep-alive backfill: pass done'),
   });
   // Events a crashed writer left in connection outboxes reach the log (at start, then every 30 s).
   const outboxRecovery = startOutboxRecovery(store, {
@@ -135,6 +147,13 @@ export function createApp(deps: AppDeps): LatchkeyApp {
       : undefined;
   registerBacklogGauge(metrics.registry, store);
   const source = deps.credentials ?? createCredentialSource({ config, store, clock, http, events, logger, metrics });
+  // Connections nobody calls are refreshed before their provider expires an idle grant (KEEPALIVE).
+  const refresher = keepAliveRefresherOf(source);
+  const keepAlive =
+    config.keepAlive && refresher
+      ? startKeepAlive({ store, providers, refresher, clock, logger, metrics }, deps.keepAlive)
+      : undefined;
+  registerKeepAliveGauge(metrics.registry, { store, providers, clock });
   // Decrypted credentials, kept until their refresh margin and dropped on every instance when the
   // connection changes; in degraded mode an unexpired one is served while the store is down.
   const cache = new CredentialCache(source, {
@@ -204,7 +223,11 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   });
 
   app.use(requestLogging(accessLog));
-  app.use(opsRoutes(store, metrics, buildOpenApiDocument({ publicUrl: config.publicUrl })));
+  app.use(
+    opsRoutes(store, metrics, buildOpenApiDocument({ publicUrl: config.publicUrl }), {
+      metricsToken: config.metricsToken,
+    }),
+  );
 
   const flow: FlowDeps = { config, store, providers, clock, http, events, credentials, logger };
   app.use(
@@ -259,6 +282,8 @@ export function createApp(deps: AppDeps): LatchkeyApp {
     express: app,
     close: () =>
       (closing ??= (async () => {
+        // First: no refresh starts from now on; those in flight finish, their events are flushed below.
+        await keepAlive?.close();
         await agents.close();
         cache.close();
         serviceLimiter.close();

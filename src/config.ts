@@ -97,6 +97,10 @@ export interface Config {
    * have not expired (no refresh, nothing written, the rate limit counted locally); false: 503.
    */
   degradedMode: boolean;
+  /** KEEPALIVE (default true): this instance runs the background keep-alive sweep (issue 11 part 3). */
+  keepAlive: boolean;
+  /** METRICS_TOKEN: when set, `/metrics` needs `Authorization: Bearer <token>`. */
+  metricsToken?: string;
   /**
    * The environment, for the per-provider `<ID>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`; empty
    * values are left out (an empty value is an unset one, everywhere).
@@ -248,6 +252,11 @@ const envSchema = z.object({
   REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, wholeNumber(50, 600_000).optional()),
   REFRESH_COOLDOWN_MS: intWithin(0, 600_000, 5000),
   DEGRADED_MODE: bool(true),
+  KEEPALIVE: bool(true),
+  METRICS_TOKEN: z.preprocess(
+    emptyToUndefined,
+    z.string().trim().min(16, must('must have at least 16 characters')).optional(),
+  ),
 });
 
 /** Variables whose values are never shown in a problem (secrets, and URLs that may carry a password). */
@@ -391,6 +400,8 @@ export function parseConfig(env: Record<string, string | undefined>): ParsedConf
     refreshLockTtlMs: e.REFRESH_LOCK_TTL_MS,
     refreshCooldownMs: e.REFRESH_COOLDOWN_MS,
     degradedMode: e.DEGRADED_MODE ?? true,
+    keepAlive: e.KEEPALIVE ?? true,
+    metricsToken: e.METRICS_TOKEN,
     env: Object.freeze(withoutEmptyValues(env)),
   };
   return { config: Object.freeze(config), warnings };

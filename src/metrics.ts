@@ -38,6 +38,17 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    keepAliveSweeps: new Counter({
+      name: 'latchkey_keepalive_sweeps_total',
+      help: 'Looks of the keep-alive sweep at the index of due connections (KEEPALIVE)',
+      registers: [registry],
+    }),
+    keepAliveRefreshes: new Counter({
+      name: 'latchkey_keepalive_refreshes_total',
+      help: 'Connections the keep-alive sweep took, by provider and result: refreshed, reauth_required (invalid_grant), failed (tried again later), skipped (gone, not refreshable, or refreshed meanwhile)',
+      labelNames: ['provider', 'result'] as const,
+      registers: [registry],
+    }),
     lockWaits: new Histogram({
       name: 'latchkey_refresh_lock_wait_seconds',
       help: "Time callers waited for another holder of a connection's refresh lock",

@@ -1,12 +1,18 @@
 import type { Config } from '../config';
 import { AppError, isAppError } from '../errors';
-import type { Provider } from '../providers/registry';
+import type { OAuth2Provider, Provider } from '../providers/registry';
 import type { Connection } from '../store';
 import { resolveConnectionTarget } from './connection-target';
-import { createRefreshCoordinator, reauthRequired, type RefreshCoordinatorDeps } from './refresh-coordinator';
+import {
+  createRefreshCoordinator,
+  reauthRequired,
+  type RefreshCoordinator,
+  type RefreshCoordinatorDeps,
+} from './refresh-coordinator';
+import { keepAliveSince } from '../store/keep-alive-index';
 import { hasUsableAccessToken, isDueForRefresh } from './refresh-policy';
 import { resolveRefreshSettings, type RefreshSettings } from './refresh-settings';
-import type { AuthHeader, CredentialSource, ResolvedCredential } from './types';
+import type { AuthHeader, CredentialSource, KeepAliveOutcome, KeepAliveRefresher, ResolvedCredential } from './types';
 
 export interface CredentialSourceDeps extends Omit<RefreshCoordinatorDeps, 'settings'> {
   config: Config;
@@ -28,9 +34,9 @@ export function authHeaderFor(provider: Provider, connection: Connection): AuthH
  * The credential source every caller uses. It refreshes proactively within the provider's
  * margin (RFC 6749 §6), once after a provider 401 (RFC 6750 §3.1 `invalid_token`), never in a
  * loop, and one refresh at a time per connection across every instance (see
- * {@link createRefreshCoordinator}).
+ * {@link createRefreshCoordinator}). The keep-alive sweep refreshes through the same coordinator.
  */
-export function createCredentialSource(deps: CredentialSourceDeps): CredentialSource {
+export function createCredentialSource(deps: CredentialSourceDeps): CredentialSource & KeepAliveRefresher {
   const settings = resolveRefreshSettings(deps.config, deps.refresh);
   const coordinator = createRefreshCoordinator({ ...deps, settings });
 
@@ -99,5 +105,32 @@ export function createCredentialSource(deps: CredentialSourceDeps): CredentialSo
 
     // Nothing is cached between calls: every call reads the store, so a reconnect or delete is seen at once.
     invalidate() {},
+
+    keepAlive: (provider, connectionId, idleSince) =>
+      keepAliveOnce(deps, coordinator, provider, connectionId, idleSince),
   };
+}
+
+/** See {@link KeepAliveRefresher.keepAlive}. */
+async function keepAliveOnce(
+  deps: CredentialSourceDeps,
+  coordinator: RefreshCoordinator,
+  provider: OAuth2Provider,
+  connectionId: string,
+  idleSince: number,
+): Promise<KeepAliveOutcome> {
+  try {
+    const connection = await deps.store.getConnection(provider.id, connectionId);
+    if (!connection || connection.status !== 'active' || !connection.credentials.refreshToken) {
+      return { result: 'skipped', connection };
+    }
+    if (keepAliveSince(connection) > idleSince) return { result: 'skipped', connection };
+    // Refreshed here, or (read under the lock) by a peer in the instant since the read above.
+    const refreshed = await coordinator.refresh(provider, connection, { kind: 'keep_alive', idleSince });
+    return { result: 'refreshed', connection: refreshed };
+  } catch (err) {
+    if (isAppError(err) && err.code === 'reauth_required') return { result: 'reauth_required' };
+    if (isAppError(err) && err.code === 'connection_not_found') return { result: 'skipped', connection: null };
+    return { result: 'failed', code: isAppError(err) ? err.code : 'internal_error' };
+  }
 }

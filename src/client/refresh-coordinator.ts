@@ -9,13 +9,20 @@ import { withConnectionEndpoints } from './connection-target';
 import type { TokenSet } from '../oauth/token-response';
 import type { OAuth2Provider } from '../providers/registry';
 import type { Connection, ConnectionInput, Store } from '../store';
+import { keepAliveSince } from '../store/keep-alive-index';
 import { acquireRefreshLock, cooldownName, refreshLockName, type LockHold } from './refresh-lock';
 import type { RefreshSettings } from './refresh-settings';
 import { createSingleFlight } from './single-flight';
 
-/** Why a refresh is wanted; it decides whether a peer's newer write already answers the need. */
+/**
+ * Why a refresh is wanted; it decides whether a peer's newer write already answers the need.
+ * `keep_alive`: the background sweep's, for a connection idle since `idleSince` or earlier.
+ */
 export type RefreshReason = (
-  { kind: 'expiry' } | { kind: 'force' } | { kind: 'unauthorized'; rejectedToken: string | undefined }
+  | { kind: 'expiry' }
+  | { kind: 'force' }
+  | { kind: 'unauthorized'; rejectedToken: string | undefined }
+  | { kind: 'keep_alive'; idleSince: number }
 ) & {
   /** The request the refresh serves, if any: its lines carry this id. */
   reqId?: string;
@@ -158,7 +165,8 @@ async function refreshHolding(
 /**
  * The connection a peer already produced, when its write answers this caller's need: a newer
  * version with an access token (expiry, force), or an access token other than the rejected one
- * (401). A connection marked `reauth_required` answers 409 at once.
+ * (401), or a refresh since it fell due (keep-alive). A connection marked `reauth_required`
+ * answers 409 at once.
  */
 function settledByPeer(
   provider: OAuth2Provider,
@@ -169,6 +177,8 @@ function settledByPeer(
   if (current.status === 'reauth_required') throw reauthRequired(provider, current.connectionId);
   const token = current.credentials.accessToken;
   if (reason.kind === 'unauthorized') return token && token !== reason.rejectedToken ? current : null;
+  // Refreshed (or reconnected) since it fell due, by anyone: the grant was used, nothing to keep alive.
+  if (reason.kind === 'keep_alive') return keepAliveSince(current) > reason.idleSince ? current : null;
   return current.version !== seen.version && token ? current : null;
 }
 
@@ -190,13 +200,16 @@ async function handleInvalidGrant(
       deps.metrics.refreshes.inc({ provider: provider.id, result: 'lost_race' });
       return latest;
     }
+    // The event is recorded by the write itself: a mark lost to a concurrent writer records none.
+    const event = { type: 'connection.reauth_required', detail: { code: 'invalid_grant' } } as const;
     const marked = await deps.store.updateConnection(
       { ...withoutVersion(latest), status: 'reauth_required', updatedAt: deps.clock.now() },
       latest.version,
+      event,
     );
     if (!marked) continue;
     deps.metrics.refreshes.inc({ provider: provider.id, result: 'invalid_grant' });
-    deps.events.emit('connection.reauth_required', provider.id, connectionId, { code: 'invalid_grant' });
+    deps.events.emit(event.type, provider.id, connectionId, event.detail);
     deps.logger.warn(
       { provider: provider.id, connectionId },
       'the provider refused the refresh token (invalid_grant); the connection needs reconnecting',
@@ -266,7 +279,8 @@ async function storeRefreshed(
       idToken: tokens.idToken ?? current.credentials.idToken,
     },
   };
-  const written = await writeWithRetry(() => deps.store.updateConnection(input, current.version));
+  const refreshed = { type: 'connection.refreshed', detail: { rotated: Boolean(tokens.refreshToken) } } as const;
+  const written = await writeWithRetry(() => deps.store.updateConnection(input, current.version, refreshed));
   if (!written) {
     // Someone wrote while we refreshed: only possible after our lock lapsed, or a reconnect. Theirs wins.
     deps.metrics.refreshes.inc({ provider: provider.id, result: 'lost_race' });
@@ -279,9 +293,7 @@ async function storeRefreshed(
     return latest;
   }
   deps.metrics.refreshes.inc({ provider: provider.id, result: 'success' });
-  deps.events.emit('connection.refreshed', provider.id, current.connectionId, {
-    rotated: Boolean(tokens.refreshToken),
-  });
+  deps.events.emit(refreshed.type, provider.id, current.connectionId, refreshed.detail);
   deps.logger.info(
     { provider: provider.id, connectionId: current.connectionId, rotated: Boolean(tokens.refreshToken) },
     'connection refreshed',

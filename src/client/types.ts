@@ -1,4 +1,4 @@
-import type { Provider } from '../providers/registry';
+import type { OAuth2Provider, Provider } from '../providers/registry';
 import type { Connection } from '../store';
 import type { ResolvedTarget } from './connection-target';
 
@@ -46,4 +46,26 @@ export interface CredentialSource {
   forceRefresh(provider: Provider, connectionId: string, reqId?: string): Promise<Connection>;
   /** Forget anything cached for the connection (after delete or reconnect). */
   invalidate(provider: string, connectionId: string): void;
+}
+
+/**
+ * What one keep-alive look at a connection did (issue 11 part 3). `skipped`: nothing was sent to
+ * the provider, because the connection is gone, cannot be refreshed (no refresh token, not
+ * active), or was refreshed by someone since it fell due; `connection` is what was found.
+ */
+export type KeepAliveOutcome =
+  | { result: 'refreshed'; connection: Connection }
+  | { result: 'reauth_required' }
+  | { result: 'failed'; code: string }
+  | { result: 'skipped'; connection: Connection | null };
+
+/** The keep-alive's way into the refresh coordinator: the same lock, re-read and write as every refresh. */
+export interface KeepAliveRefresher {
+  /**
+   * Refreshes the connection if it is still idle since `idleSince` or earlier when read under the
+   * refresh lock, so of every instance's sweep that claims it, one refresh is made. An
+   * `invalid_grant` marks it `reauth_required` with its event, as any refresh does. Never throws
+   * for the connection's sake; a store outage is a `failed` outcome.
+   */
+  keepAlive(provider: OAuth2Provider, connectionId: string, idleSince: number): Promise<KeepAliveOutcome>;
 }

@@ -6,6 +6,7 @@ import { CredentialCipher, SealedValueError } from './encryption';
 import { createKeys, type Keys } from './keys';
 import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
 import { ConnectionListing, type BackfillStep } from './connection-listing';
+import { KeepAliveIndex } from './keep-alive-index';
 import { MemoryEventLog, type EventLog, type EventLogLimits } from './event-log';
 import { EventOutbox, type OutboxRecoveryStep, type RecordedEvent } from './event-outbox';
 import { RedisBackend } from './redis-backend';
@@ -86,6 +87,8 @@ export class KvStore implements Store {
   /** Carries each change's event in the change's own write (see event-outbox.ts). */
   private readonly outbox: EventOutbox;
   private readonly listing: ConnectionListing;
+  /** When each connection falls due for a background refresh (issue 11 part 3). */
+  readonly keepAlive: KeepAliveIndex;
 
   constructor(private readonly options: KvStoreOptions) {
     this.kind = options.backend.kind;
@@ -104,6 +107,12 @@ export class KvStore implements Store {
       read: (refs) => Promise.all(refs.map(([p, c]) => this.getConnectionInfo(p, c))),
       listAll: (provider) => this.listConnections(provider),
       now: () => options.clock.now(),
+    });
+    this.keepAlive = new KeepAliveIndex({
+      backend: options.backend,
+      prefix: options.prefix,
+      legacyIndex: this.keys.connectionIndex(),
+      read: (refs) => Promise.all(refs.map(([p, c]) => this.getConnectionInfo(p, c))),
     });
   }
 
@@ -172,6 +181,7 @@ export class KvStore implements Store {
     if (prepared) await (deleted ? this.outbox.relay(prepared.event) : this.outbox.abandon(prepared.event));
     await this.backend.removeMember(this.keys.connectionIndex(), `${provider}:${connectionId}`);
     await this.listing.unindexed(provider, connectionId);
+    await this.keepAlive.unindexed(provider, connectionId);
     return deleted;
   }
 
@@ -454,6 +464,7 @@ export class KvStore implements Store {
       version,
     };
     await this.listing.indexed(written);
+    await this.keepAlive.indexed(written);
     return written;
   }
 

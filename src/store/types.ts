@@ -5,6 +5,7 @@
 
 import type { EventLog } from './event-log';
 import type { OutboxRecoveryStep, RecordedEvent } from './event-outbox';
+import type { KeepAliveIndex } from './keep-alive-index';
 
 import type { ConnectionCount, ConnectionPageResult, ConnectionQuery } from './connection-index';
 import type { BackfillStep } from './connection-listing';
@@ -268,6 +269,12 @@ export interface Store {
    * Redis Streams on Redis, the same semantics in process on memory.
    */
   readonly eventLog: EventLog;
+
+  /**
+   * When each connection falls due for a background refresh (issue 11 part 3): kept by every
+   * write and delete, claimed by the keep-alive sweep, filled for older stores by the backfill.
+   */
+  readonly keepAlive: KeepAliveIndex;
 
   ping(): Promise<void>;
   /** True once the store answers, false after `timeoutMs` without (the caller may start anyway). */

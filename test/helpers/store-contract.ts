@@ -12,6 +12,7 @@ import type { KvBackend } from '../../src/store/backend';
 import { CredentialCipher } from '../../src/store/encryption';
 import { createKeys } from '../../src/store/keys';
 import { testEncryptionKey } from './keys';
+import { keepAliveContract } from './keep-alive-contract';
 import { listingContract } from './listing-contract';
 
 export interface ContractStore {
@@ -642,6 +643,7 @@ export function storeContract(
     });
 
     listingContract(() => ({ store, peer: () => peer(), backend, prefix, clock }));
+    keepAliveContract(() => ({ store, peer: () => peer(), backend, prefix, clock }));
 
     it('grants a lock to one holder and lets only that holder release it', async () => {
       const a = await store.acquireLock('videoask:user-1', 5000);
