@@ -19,7 +19,7 @@ import { randomToken } from '../oauth/random';
 import { checkConnectionConfig } from '../providers/provider-templates';
 import type { Provider } from '../providers/registry';
 import { createAssetReader } from '../public/assets';
-import { renderConfigForm } from '../public/config-form';
+import { renderConfigForm, renderContinueToProvider } from '../public/config-form';
 import {
   renderApiKeyForm,
   renderConnectPage,
@@ -403,8 +403,10 @@ export function connectRoutes(deps: FlowDeps): Router {
         config: checked.config,
       };
       const answer = await beginFlow(req, target, flow.mode, flow.openerOrigin);
-      if ('html' in answer) res.type('html').send(answer.html);
-      else res.redirect(302, answer.location);
+      // Not a redirect to the provider: the CSP's form-action would stop it (renderContinueToProvider).
+      const html =
+        'html' in answer ? answer.html : renderContinueToProvider({ provider, location: answer.location, basePath });
+      res.type('html').send(html);
     },
   );
 

@@ -52,3 +52,22 @@ ${fields}
     { basePath: model.basePath },
   );
 }
+
+/**
+ * What a config form that was accepted answers: a page that moves on at once to the provider's
+ * sign-in page, and a link to it. Not a redirect: the CSP's `form-action` (protection.ts) holds
+ * a form's submission and its redirects to Latchkey and the return origins, so a browser refuses
+ * a 302 from this POST to the provider; a new navigation from a page is not a form's.
+ */
+export function renderContinueToProvider(model: { provider: Provider; location: string; basePath: string }): string {
+  const name = escapeHtml(model.provider.displayName);
+  return layout(
+    `Continue to ${model.provider.displayName}`,
+    `<h1>Continue to ${name}</h1>
+<p class="lead">${name}'s sign-in page opens next.</p>
+<div class="card">
+<div class="actions"><a class="button" id="continue" href="${escapeHtml(model.location)}">Continue to ${name}</a></div>
+</div>`,
+    { basePath: model.basePath, refreshTo: model.location },
+  );
+}

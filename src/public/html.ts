@@ -25,6 +25,8 @@ export interface LayoutOptions {
   cleanUrl?: boolean;
   /** Stylesheets of `/assets/` to load after `latchkey.css`, e.g. `admin.css`. */
   styles?: string[];
+  /** A URL the page moves on to at once (`<meta http-equiv="refresh">`: no script needed). */
+  refreshTo?: string;
 }
 
 /**
@@ -47,7 +49,7 @@ export function layout(title: string, body: string, options: LayoutOptions): str
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex">
-<title>${escapeHtml(title)} · Latchkey</title>
+${options.refreshTo ? `<meta http-equiv="refresh" content="0; url=${escapeHtml(options.refreshTo)}">\n` : ''}<title>${escapeHtml(title)} · Latchkey</title>
 <link rel="icon" href="${asset('favicon.svg')}" type="image/svg+xml">
 ${styles}
 ${scripts}

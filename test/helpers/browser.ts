@@ -131,8 +131,8 @@ export interface BrowserSuite {
 }
 
 export interface BrowserSuiteOptions {
-  /** The harness every test starts with. */
-  harness?: HarnessOptions;
+  /** The harness every test starts with (a function: read when each test starts, after the file's beforeAll). */
+  harness?: HarnessOptions | (() => HarnessOptions);
   /** The viewport of every context (the screenshots' size). */
   viewport?: { width: number; height: number };
 }
@@ -152,7 +152,7 @@ export function useBrowserSuite(options: BrowserSuiteOptions = {}): BrowserSuite
     browser = await launchChromium();
   });
   beforeEach(async () => {
-    harness = await startBrowserHarness(options.harness);
+    harness = await startBrowserHarness(typeof options.harness === 'function' ? options.harness() : options.harness);
   });
   afterEach(async () => {
     await Promise.all(contexts.splice(0).map((c) => c.close()));

@@ -1,5 +1,5 @@
 import { Agent as HttpsAgent, createServer, type ServerOptions } from 'node:https';
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import axios, { type AxiosInstance, type AxiosRequestConfig } from 'axios';
@@ -93,4 +93,36 @@ export async function startExampleTestHosts(): Promise<ExampleTestHosts> {
 /** The first label of the host a request was made to, read from its SNI: `acme` for acme.example.test. */
 export function labelOf(req: IncomingMessage): string {
   return ((req.socket as TLSSocket).servername || '').split('.')[0] ?? '';
+}
+
+/**
+ * The provider `*.example.test` stands for: each host name is a tenant (its first label). The
+ * token endpoint issues tokens named after the tenant and answers a `site` beside them (captured
+ * as metadata); `/api/t/<site>/whoami` is the post-connect call; `/api/t/<site>/…` echoes what it saw.
+ */
+export function tenantProvider(req: IncomingMessage, res: ServerResponse): void {
+  const tenant = labelOf(req);
+  const json = (status: number, body: unknown) =>
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    const url = new URL(req.url ?? '/', 'https://provider.invalid');
+    if (req.method === 'POST' && url.pathname === '/oauth/token') {
+      const form = new URLSearchParams(body);
+      const round = form.get('grant_type') === 'refresh_token' ? 2 : 1;
+      const expected = round === 1 ? `code-${tenant}` : `rt-${tenant}`;
+      if ((form.get('code') ?? form.get('refresh_token')) !== expected) return json(400, { error: 'invalid_grant' });
+      return json(200, {
+        access_token: `at-${tenant}-${round}`,
+        refresh_token: `rt-${tenant}`,
+        token_type: 'Bearer',
+        expires_in: 3600,
+        site: `site-${tenant}`,
+      });
+    }
+    if (url.pathname === `/api/t/site-${tenant}/whoami`) return json(200, { tenant_number: `n-${tenant}` });
+    if (url.pathname.startsWith('/api/t/')) return json(200, { tenant, path: url.pathname });
+    json(404, { error: 'not_found' });
+  });
 }

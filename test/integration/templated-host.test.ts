@@ -1,42 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import supertest from 'supertest';
 import { createApiClient } from '../../src/client/api-client';
 import { credentialSourceFor, startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
-import { labelOf, startExampleTestHosts, type ExampleTestHosts } from '../helpers/example-test-hosts';
+import { startExampleTestHosts, tenantProvider, type ExampleTestHosts } from '../helpers/example-test-hosts';
 
 const auth = { Authorization: `Bearer ${TEST_API_KEY}` };
-
-/**
- * The provider `*.example.test` stands for: each host name is a tenant (its first label). The
- * token endpoint issues tokens named after the tenant and answers a `site` beside them (captured
- * as metadata); `/api/t/<site>/whoami` is the post-connect call; `/api/t/<site>/…` echoes what it saw.
- */
-function tenantProvider(req: IncomingMessage, res: ServerResponse): void {
-  const tenant = labelOf(req);
-  const json = (status: number, body: unknown) =>
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  let body = '';
-  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-  req.on('end', () => {
-    const url = new URL(req.url ?? '/', 'https://provider.invalid');
-    if (req.method === 'POST' && url.pathname === '/oauth/token') {
-      const form = new URLSearchParams(body);
-      const round = form.get('grant_type') === 'refresh_token' ? 2 : 1;
-      const expected = round === 1 ? `code-${tenant}` : `rt-${tenant}`;
-      if ((form.get('code') ?? form.get('refresh_token')) !== expected) return json(400, { error: 'invalid_grant' });
-      return json(200, {
-        access_token: `at-${tenant}-${round}`,
-        refresh_token: `rt-${tenant}`,
-        token_type: 'Bearer',
-        expires_in: 3600,
-        site: `site-${tenant}`,
-      });
-    }
-    if (url.pathname === `/api/t/site-${tenant}/whoami`) return json(200, { tenant_number: `n-${tenant}` });
-    if (url.pathname.startsWith('/api/t/')) return json(200, { tenant, path: url.pathname });
-    json(404, { error: 'not_found' });
-  });
-}
 
 /**
  * Issue 10 part 9 over real sockets: a provider whose hosts are `https://{config.subdomain}.example.test`
