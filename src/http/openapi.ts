@@ -477,7 +477,8 @@ export interface OpenApiOptions {
 }
 
 /** Builds the document; `/openapi.json` serves it with this Latchkey's PUBLIC_URL as the server. */
-export function buildOpenApiDocument(options: OpenApiOptions) {
+// Annotated through the generator, so the declaration emit can name the type from any checkout.
+export function buildOpenApiDocument(options: OpenApiOptions): ReturnType<OpenApiGeneratorV31['generateDocument']> {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'apiKey', {
     type: 'http',
