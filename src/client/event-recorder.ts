@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import type { EventSink } from '../events';
+import { CHANGE_EVENT_TYPES, type EventSink } from '../events';
 import type { Logger } from '../logger';
 import type { Store } from '../store';
 
@@ -10,15 +10,20 @@ export interface EventRecorder extends EventSink {
 }
 
 /**
- * Appends each event to the store's log (CONTRACT "Events and webhooks"), from which the webhook
- * is delivered. `emit` returns at once: a request never waits for the log. The append follows
- * the write it reports as its own command, so a crash (or a store failure) between the two loses
- * the event; that failure is logged at error level with the event's type and connection.
+ * Appends to the store's log (CONTRACT "Events and webhooks") the events that report no change of
+ * a stored connection (`connection.connect_failed`, `connection.refresh_failed`), from which the
+ * webhook is delivered. An event that reports a change ({@link CHANGE_EVENT_TYPES}) is skipped: the
+ * writer passed it to the store's write, which recorded it atomically with the change
+ * (store/event-outbox.ts), and emits it afterwards only for other sinks.
+ * `emit` returns at once: a request never waits for the log. A failed append is logged at error
+ * level with the event's type and connection.
  */
 export function createEventRecorder(deps: { store: Store; clock: Clock; logger: Logger }): EventRecorder {
   const inFlight = new Set<Promise<void>>();
   return {
     emit(type, provider, connectionId, detail = {}) {
+      // Already in the log, put there by the write it reports.
+      if (CHANGE_EVENT_TYPES.has(type)) return;
       const appended = deps.store.eventLog
         .append({ type, provider, connectionId, at: deps.clock.now(), detail })
         .then(

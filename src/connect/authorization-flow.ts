@@ -251,8 +251,9 @@ export interface NewConnection {
  * Runs the provider's `postConnect` calls with the new credential, asks which account it is, and
  * stores the connection (a reconnect replaces the stored one: its captured keys are captured
  * again, its other metadata, such as values set by PATCH, is kept), then drops any cached
- * credential and emits `connection.created`. A post-connect call that fails leaves its values
- * missing (logged; the event sink has no type for it), never the connect.
+ * credential. `connection.created` is recorded by the write itself (then emitted). A post-connect
+ * call that fails leaves its values missing (logged; the event sink has no type for it), never
+ * the connect.
  */
 export async function storeNewConnection(
   deps: FlowDeps,
@@ -287,21 +288,24 @@ export async function storeNewConnection(
       ? await fetchAccountInfo(deps, provider, input.header, { config: input.config, metadata })
       : null;
   const now = deps.clock.now();
-  const connection = await deps.store.saveConnection({
-    provider: provider.id,
-    connectionId,
-    authMode: input.authMode,
-    status: 'active',
-    scopes: input.scopes,
-    expiresAt: input.expiresAt,
-    createdAt: existing?.createdAt ?? now,
-    updatedAt: now,
-    lastRefreshedAt: null,
-    account,
-    config: input.config,
-    metadata,
-    credentials: input.credentials,
-  });
+  const connection = await deps.store.saveConnection(
+    {
+      provider: provider.id,
+      connectionId,
+      authMode: input.authMode,
+      status: 'active',
+      scopes: input.scopes,
+      expiresAt: input.expiresAt,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      lastRefreshedAt: null,
+      account,
+      config: input.config,
+      metadata,
+      credentials: input.credentials,
+    },
+    { type: 'connection.created' },
+  );
   deps.credentials.invalidate(provider.id, connectionId);
   deps.events.emit('connection.created', provider.id, connectionId);
   return connection;

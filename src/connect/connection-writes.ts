@@ -11,6 +11,7 @@ import {
   type ConnectionInput,
   type ConnectionMetadata,
   type MetadataValue,
+  type RecordedEvent,
 } from '../store';
 import { checkApiKey } from './api-key-check';
 import type { FlowDeps } from './authorization-flow';
@@ -23,7 +24,8 @@ const WRITE_ATTEMPTS = 5;
  * Rewrites a stored connection with `change` applied, version-checked: the connection is read,
  * changed and written only if nobody wrote since the read; a lost check reads and tries again.
  * So a PATCH can never put back a refresh token that a refresh rotated meanwhile. The write is
- * announced on the store's feed, which drops every instance's cached credential.
+ * announced on the store's feed, which drops every instance's cached credential, and records
+ * `event` (when given) atomically with it: a lost check records none.
  *
  * @throws AppError `connection_not_found` (404), `credential_unreadable` (409),
  *   `store_unavailable` (503 — also when every attempt lost to a concurrent writer)
@@ -33,12 +35,13 @@ export async function rewriteConnection(
   provider: Provider,
   connectionId: string,
   change: (current: Connection) => Partial<ConnectionInput>,
+  event?: RecordedEvent,
 ): Promise<Connection> {
   for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
     const current = await deps.store.getConnection(provider.id, connectionId);
     if (!current) throw new AppError('connection_not_found', `No ${provider.id} connection "${connectionId}"`);
     const { version, ...rest } = current;
-    const written = await deps.store.updateConnection({ ...rest, ...change(current) }, version);
+    const written = await deps.store.updateConnection({ ...rest, ...change(current) }, version, event);
     if (written) return written;
   }
   throw new AppError('store_unavailable', 'The connection kept changing while it was being written; try again');
@@ -46,8 +49,9 @@ export async function rewriteConnection(
 
 /**
  * `PATCH /connections/:provider/:connectionId` (CONTRACT "Connections"): merges `patch` into the
- * connection's metadata (a null value removes its key), version-checked, and emits
- * `connection.metadata_updated`. The merged metadata must stay within {@link checkMetadata}'s bounds.
+ * connection's metadata (a null value removes its key), version-checked, with
+ * `connection.metadata_updated` recorded by the write (then emitted). The merged metadata must
+ * stay within {@link checkMetadata}'s bounds.
  *
  * @throws AppError `invalid_request` (400) naming the key at fault, and those of {@link rewriteConnection}
  */
@@ -60,12 +64,18 @@ export async function updateMetadata(
   const given = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null));
   const problem = checkMetadata(given);
   if (problem) throw new AppError('invalid_request', problem);
-  const connection = await rewriteConnection(deps, provider, connectionId, (current) => {
-    const metadata = mergeMetadata(current.metadata, patch);
-    const merged = checkMetadata(metadata);
-    if (merged) throw new AppError('invalid_request', merged);
-    return { metadata, updatedAt: deps.clock.now() };
-  });
+  const connection = await rewriteConnection(
+    deps,
+    provider,
+    connectionId,
+    (current) => {
+      const metadata = mergeMetadata(current.metadata, patch);
+      const merged = checkMetadata(metadata);
+      if (merged) throw new AppError('invalid_request', merged);
+      return { metadata, updatedAt: deps.clock.now() };
+    },
+    { type: 'connection.metadata_updated' },
+  );
   deps.credentials.invalidate(provider.id, connectionId);
   deps.events.emit('connection.metadata_updated', provider.id, connectionId);
   return connection;
@@ -100,7 +110,8 @@ const HEADER_SAFE = /^[\u0021-\u007e\u00a0-\u00ff]{1,4096}$/;
  * with `apiKey.check`, an access token (when one is given) against the provider's
  * `accountInfo`; a refresh token is never spent to check it — then the post-connect calls run
  * with the credential, and the connection is written version-checked (a concurrent write, a
- * refresh included, makes it read again), announced on the feed, with `connection.created`.
+ * refresh included, makes it read again), announced on the feed, with `connection.created`
+ * recorded by the write that lands.
  * A refused credential is 400 `invalid_request` and nothing is stored.
  *
  * @returns the connection, and whether it replaced a stored one
@@ -186,12 +197,13 @@ export async function importConnection(
       metadata,
       credentials,
     };
+    const created = { type: 'connection.created' } as const;
     const written = existing
-      ? await deps.store.updateConnection(record, existing.version)
-      : await deps.store.saveConnection(record);
+      ? await deps.store.updateConnection(record, existing.version, created)
+      : await deps.store.saveConnection(record, created);
     if (!written) continue;
     deps.credentials.invalidate(provider.id, connectionId);
-    deps.events.emit('connection.created', provider.id, connectionId);
+    deps.events.emit(created.type, provider.id, connectionId);
     return { connection: written, replaced: existing !== null };
   }
   throw new AppError('store_unavailable', 'The connection kept changing while it was being written; try again');

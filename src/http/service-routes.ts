@@ -45,8 +45,9 @@ export type DeletionRevocation = RevocationResult | 'not_possible';
  * Deletes a connection: revokes its grant at the provider first when the provider has a
  * `revocationUrl` (RFC 7009), then deletes it whatever the provider said — a user who
  * disconnects must be disconnected even while the provider is down — drops any cached
- * credential, and emits `connection.deleted`. A connection whose credentials no configured key
- * opens is deleted too, without revocation (SECURITY.md 26).
+ * credential; the delete records `connection.deleted` (with the revocation's outcome) in the same
+ * step. A connection whose credentials no configured key opens is deleted too, without
+ * revocation (SECURITY.md 26).
  *
  * @throws AppError `connection_not_found` (404), `store_unavailable` (503)
  */
@@ -73,9 +74,11 @@ export async function deleteConnection(
             })
           : 'not_supported';
   }
-  await deps.store.deleteConnection(provider.id, connectionId);
+  // Recorded by the delete itself, and only when it deleted (a concurrent delete records its own).
+  const event = { type: 'connection.deleted', detail: { revocation } } as const;
+  const deleted = await deps.store.deleteConnection(provider.id, connectionId, event);
   deps.credentials.invalidate(provider.id, connectionId);
-  deps.events.emit('connection.deleted', provider.id, connectionId, { revocation });
+  if (deleted) deps.events.emit(event.type, provider.id, connectionId, event.detail);
   return revocation;
 }
 

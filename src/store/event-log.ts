@@ -95,7 +95,10 @@ export interface EventLog {
    * without a scan. Returns the mark's time, on the log's own clock (Redis: the server's TIME).
    */
   markPending(event: PendingEvent): Promise<number>;
-  /** The event is in the log, or its write never happened: the mark (and the repeat guard) go. */
+  /**
+   * The event is in the log, or its write never happened: the mark goes (the repeat guard soon
+   * after, so a relay racing this one still appends nothing).
+   */
   settle(event: PendingEvent): Promise<void>;
   /** Up to `limit` marks older than `olderThanMs` by the log's clock, oldest first. */
   stalePending(olderThanMs: number, limit: number): Promise<PendingEvent[]>;

@@ -88,10 +88,13 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 return now
 `;
 
-/** The mark and the repeat guard go together (both under the stream's tag). */
+/**
+ * The mark goes; the repeat guard (under the same tag) stays ARGV[2] ms more, so a relay that read
+ * the outbox entry just before another removed it still appends nothing.
+ */
 const SETTLE_PENDING = `
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `;
 
@@ -104,6 +107,8 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber
 
 /** How long the repeat guard outlives a relay that never settled (every instance down that long). */
 const RECORDED_GUARD_MS = 24 * 3600_000;
+/** How long it stays once settled: far longer than a relay's few commands, however slow. */
+const SETTLED_GUARD_MS = 10 * 60_000;
 
 /** Dead record written and the entry acknowledged in one step (both keys under the `{events}` tag). */
 const BURY = `
@@ -130,7 +135,7 @@ type Scripted = RedisClient & {
     ...fields: string[]
   ): Promise<string>;
   lkMarkPending(marks: string, member: string): Promise<number>;
-  lkSettlePending(marks: string, guard: string, member: string): Promise<number>;
+  lkSettlePending(marks: string, guard: string, member: string, keepMs: string): Promise<number>;
   lkStalePending(marks: string, olderThanMs: string, limit: string): Promise<string[]>;
   lkBuryEvent(
     stream: string,
@@ -230,7 +235,9 @@ export class RedisEventLog implements EventLog {
   }
 
   async settle(event: PendingEvent): Promise<void> {
-    await this.run(() => this.redis.lkSettlePending(this.marks, this.guard(event.eventId), pendingMember(event)));
+    await this.run(() =>
+      this.redis.lkSettlePending(this.marks, this.guard(event.eventId), pendingMember(event), String(SETTLED_GUARD_MS)),
+    );
   }
 
   async stalePending(olderThanMs: number, limit: number): Promise<PendingEvent[]> {
