@@ -138,6 +138,40 @@ describe.each(['redis', 'memory'] as const)('events on the %s store', (storeKind
     expect((await limited('/connections/videoask/journey/events')).status).toBe(403);
   });
 
+  it('records a PATCH of metadata as connection.metadata_updated on /events, naming the connection, with no value or secret', async () => {
+    expect((await connectVideoAsk(h.browser(), '?connection_id=patched')).status).toBe(303);
+    const patch = (metadata: Record<string, unknown>) =>
+      supertest(h.app)
+        .patch('/connections/videoask/patched')
+        .set('Authorization', `Bearer ${TEST_API_KEY}`)
+        .send({ metadata });
+    expect((await patch({ team: 'meta-canary-blue' })).status).toBe(200);
+    expect((await patch({ team: null })).status).toBe(200);
+    // A refused merge changes nothing, and so records nothing.
+    expect((await patch({ 'bad key!': 'x' })).status).toBe(400);
+
+    const feed = '/events?type=connection.metadata_updated&provider=videoask&connection_id=patched';
+    await waitUntil(async () => (await eventsOf(feed)).length >= 2);
+    const events = await eventsOf(feed);
+    expect(events).toHaveLength(2);
+    for (const e of events) {
+      expect(e).toMatchObject({ type: 'connection.metadata_updated', provider: 'videoask', connection_id: 'patched' });
+    }
+    // The whole feed of the connection agrees (created, then the two updates), and detail holds
+    // neither the metadata's value nor anything of the credential.
+    const all = await eventsOf('/connections/videoask/patched/events');
+    expect(all.map((e) => e.type)).toEqual([
+      'connection.metadata_updated',
+      'connection.metadata_updated',
+      'connection.created',
+    ]);
+    const { credentials } = (await h.store.getConnection('videoask', 'patched'))!;
+    const details = JSON.stringify(events.map((e) => e.detail));
+    for (const secret of ['meta-canary-blue', credentials.accessToken!, credentials.refreshToken!]) {
+      expect(details).not.toContain(secret);
+    }
+  });
+
   it('refuses a cursor it did not hand out and a limit out of range', async () => {
     expect((await h.api().get('/events?cursor=nope')).headers['latchkey-error']).toBe('invalid_request');
     expect((await h.api().get('/events?limit=0')).status).toBe(400);
