@@ -49,11 +49,21 @@ ${csrfField(frame)}${options.extra ?? ''}
 </form>`;
 }
 
-/** A time as "5 minutes ago" with its UTC date under it (page.js shows it in local time). */
+/** "in 5 minutes", "in 3 hours"… for a time ahead of `now` (an expiry, a next attempt). */
+function formatAhead(ms: number, now: number): string {
+  const minutes = Math.round((ms - now) / 60_000);
+  if (minutes <= 1) return 'in a minute';
+  if (minutes < 90) return `in ${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  return hours < 36 ? `in ${hours} hours` : `in ${Math.round(hours / 24)} days`;
+}
+
+/** A time as "5 minutes ago" (or "in 5 minutes") with its UTC date under it (page.js shows it in local time). */
 export function timeCell(ms: number | null, now: number, none = 'never'): string {
   if (ms === null) return `<span class="sub">${escapeHtml(none)}</span>`;
   const iso = new Date(ms).toISOString();
-  return `<time datetime="${iso}">${escapeHtml(formatRelativeTime(ms, now))}</time><span class="sub" data-local-time="${iso}">${escapeHtml(formatAbsoluteTime(ms))}</span>`;
+  const relative = ms - now > 45_000 ? formatAhead(ms, now) : formatRelativeTime(ms, now);
+  return `<time datetime="${iso}">${escapeHtml(relative)}</time><span class="sub" data-local-time="${iso}">${escapeHtml(formatAbsoluteTime(ms))}</span>`;
 }
 
 export function statusBadge(status: string): string {
