@@ -144,6 +144,19 @@ export function eventLogContract(
       }
     });
 
+    it("drops from a connection's own log only what the webhook group still delivers from the whole log", async () => {
+      const consumer = await store.eventLog.consumer('one');
+      try {
+        const appended = await appendMany(limits.perConnection + 3, { connectionId: 'chatty' });
+        const own = await store.eventLog.list({ limit: 100, provider: 'videoask', connectionId: 'chatty' });
+        expect(own.events).toHaveLength(limits.perConnection);
+        // The per-connection cap is a reading index: every event is still delivered.
+        expect((await consumer.read(100, 10)).map((d) => d.event.id)).toEqual(appended.map((e) => e.id));
+      } finally {
+        await consumer.close();
+      }
+    });
+
     it('hands each new entry to one consumer, and a stale pending one to another', async () => {
       const a = await store.eventLog.consumer('a');
       const b = await store.eventLog.consumer('b');
