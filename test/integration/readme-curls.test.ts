@@ -139,18 +139,25 @@ const partsOf = (c: Command): Command[] => c.text.split(/\s+&&\s+/).map((text) =
 const steps = commands.flatMap(partsOf).filter((c) => !skipOf(c));
 
 describe('the README, run as written against npm run demo', () => {
-  const pkg = temporaryPackage({ link: ['src', 'node_modules', 'public', 'tsconfig.json'] });
-  const shell = new Shell();
+  let pkg: ReturnType<typeof temporaryPackage>;
+  let shell: Shell;
   let demo: NpmProcess | undefined;
   const started: number[] = [];
   let origins: { latchkey: string; sandbox: string } | undefined;
   let ports: [number, number] | undefined;
 
+  /** As Ctrl-C would; a demo that has not stopped within 15 s is killed (and the test fails on it). */
   const stopDemo = async () => {
     if (!demo) return;
-    process.kill(demo.pid, 'SIGTERM');
-    await demo.exited;
+    const stopping = demo;
     demo = undefined;
+    process.kill(stopping.pid, 'SIGTERM');
+    const killer = setTimeout(() => {
+      for (const pid of [stopping.pid, ...descendantsOf(stopping.pid)]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }, 15_000);
+    const { signal } = await stopping.exited;
+    clearTimeout(killer);
+    expect(signal).not.toBe('SIGKILL');
   };
   const startDemo = async (variables: string) => {
     await stopDemo();
@@ -172,6 +179,10 @@ describe('the README, run as written against npm run demo', () => {
   const onDemo = (text: string) =>
     text.replaceAll(README_PORT, origins!.latchkey).replaceAll(README_SANDBOX, origins!.sandbox);
 
+  beforeAll(() => {
+    pkg = temporaryPackage({ link: ['src', 'node_modules', 'public', 'tsconfig.json'] });
+    shell = new Shell();
+  });
   afterAll(async () => {
     shell.close();
     await stopDemo().catch(() => undefined);
