@@ -15,11 +15,12 @@ import { startWebhookReceiver, type WebhookReceiver } from './lib/webhook-receiv
  * 10,000) are made through the public routes: per connection one `PUT /connections/videoask/:id`
  * import (`connection.created`; a refresh token only, so no provider call) and nine `PATCH`es of
  * its metadata (`connection.metadata_updated`), ten events a connection, well under the log's cap
- * of 100 per connection. At 30% of the writes one instance is SIGKILLed (its requests go to the
- * other from then on); at 60% the receiver goes down for BENCH_WEBHOOK_OUTAGE_MS (default
- * 25,000): the first half answering 503, the second half with its port closed. Then it waits
- * (at most BENCH_WEBHOOK_DRAIN_MS, default 300,000) until every event id in `GET /events` has
- * reached the receiver at least once and the webhook backlog is 0.
+ * of 100 per connection. At 30% of the writes (BENCH_WEBHOOK_KILL_AT=0.3) one instance is
+ * SIGKILLed (its requests go to the other from then on); at 60% (BENCH_WEBHOOK_OUTAGE_AT) the
+ * receiver goes down for BENCH_WEBHOOK_OUTAGE_MS (default 25,000): the first half answering 503,
+ * the second half with its port closed. Then it waits (at most BENCH_WEBHOOK_DRAIN_MS, default
+ * 300,000) until every event id in `GET /events` has reached the receiver at least once and the
+ * webhook backlog is 0.
  *
  * Target: 0 lost. Prints repeats (deliveries of an id beyond its first) and events per second;
  * exits non-zero when an event is lost or a delivery fails its signature check. Never a test
@@ -34,8 +35,9 @@ const DRAIN_MS = Number(process.env.BENCH_WEBHOOK_DRAIN_MS ?? 300_000);
 const WRITES_PER_CONNECTION = 10;
 /** Connections written at once (each one's writes in order: its PATCHes follow its PUT). */
 const CONCURRENCY = 32;
-const KILL_AT = 0.3;
-const OUTAGE_AT = 0.6;
+/** Shares of the writes answered at which one instance is killed and the receiver goes down. */
+const KILL_AT = Number(process.env.BENCH_WEBHOOK_KILL_AT ?? 0.3);
+const OUTAGE_AT = Number(process.env.BENCH_WEBHOOK_OUTAGE_AT ?? 0.6);
 const SECRET = `bench-webhook-secret-${randomBytes(8).toString('hex')}`;
 const REDIS_URL = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DEADLINE_MS = DRAIN_MS + OUTAGE_MS + 10 * 60_000;
