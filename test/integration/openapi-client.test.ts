@@ -49,12 +49,26 @@ async function main(): Promise<void> {
     params: { path: { provider: 'videoask', connectionId: 'generated' } },
   });
   const status: string | undefined = connection.data?.status;
+  // The second release's routes, typed from the document: an import, then the events it caused.
+  const imported = await documented.PUT('/connections/{provider}/{connectionId}', {
+    params: { path: { provider: 'videoask', connectionId: 'imported' } },
+    body: { refresh_token: 'rt_generated' },
+  });
+  const events = await documented.GET('/connections/{provider}/{connectionId}/events', {
+    params: { path: { provider: 'videoask', connectionId: 'imported' }, query: { limit: 5 } },
+  });
+  const feed = await documented.GET('/events', { params: { query: { provider: 'videoask', type: 'connection.created' } } });
+  const types: string[] | undefined = events.data?.events.map((e) => e.type);
+  const feedIds: string[] | undefined = feed.data?.events.map((e) => e.connection_id);
   console.log(
     JSON.stringify({
       sent,
       ok: { status: ok.response.status, data: ok.data },
       plain: { status: plain.response.status, error: plain.response.headers.get('latchkey-error') },
       connection: { status: connection.response.status, connectionStatus: status },
+      imported: { status: imported.response.status, connectionId: imported.data?.connection_id },
+      events: { status: events.response.status, types },
+      feed: { status: feed.response.status, connectionIds: feedIds },
     }),
   );
 }
@@ -79,7 +93,7 @@ describe('a client generated from the OpenAPI document (openapi-typescript + ope
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('calls /proxy/<provider>/echo/a/b?x=1 through the documented serializers, compiled with tsc --strict', async () => {
+  it('calls /proxy/<provider>/echo/a/b?x=1 through the documented serializers, imports a connection and reads its events, compiled with tsc --strict', async () => {
     await seedVideoAsk(h, 'generated');
     const document = await (await fetch(`${server.url}/openapi.json`)).text();
     writeFileSync(join(dir, 'openapi.json'), document);
@@ -131,6 +145,9 @@ describe('a client generated from the OpenAPI document (openapi-typescript + ope
       ok: { status: number; data: { method: string; path: string; query: Record<string, string> } };
       plain: { status: number; error: string | null };
       connection: { status: number; connectionStatus: string };
+      imported: { status: number; connectionId: string };
+      events: { status: number; types: string[] };
+      feed: { status: number; connectionIds: string[] };
     };
     expect(result.sent[0]).toBe('/proxy/videoask/echo/a/b?x=1');
     expect(result.ok).toEqual({
@@ -142,5 +159,9 @@ describe('a client generated from the OpenAPI document (openapi-typescript + ope
     expect(result.sent[1]).toBe('/proxy/videoask/echo%2Fa%2Fb?query[x]=1');
     expect(result.plain).toEqual({ status: 400, error: 'invalid_request' });
     expect(result.connection).toEqual({ status: 200, connectionStatus: 'active' });
+    expect(result.imported).toEqual({ status: 201, connectionId: 'imported' });
+    expect(result.events).toEqual({ status: 200, types: ['connection.created'] });
+    expect(result.feed.status).toBe(200);
+    expect(result.feed.connectionIds).toContain('imported');
   }, 180_000);
 });
