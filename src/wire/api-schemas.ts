@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors';
+import { VALUE_NAME_PATTERN } from '../providers/templates';
 import { MAX_METADATA_VALUE_LENGTH, METADATA_KEY_PATTERN } from '../store/connection-values';
 
 /**
@@ -15,8 +16,8 @@ import { MAX_METADATA_VALUE_LENGTH, METADATA_KEY_PATTERN } from '../store/connec
 
 export const PROVIDER_ID_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
 export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
-/** A `connectionConfig` name (CONTRACT "Provider definition"). */
-export const VALUE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,40}$/;
+/** A `connectionConfig` name (CONTRACT "Provider definition"): the one definition, in providers/templates.ts. */
+export { VALUE_NAME_PATTERN };
 
 const isoTime = () => z.iso.datetime().meta({ description: 'ISO-8601, UTC', example: '2026-01-01T12:00:00.000Z' });
 
@@ -64,14 +65,28 @@ export const ListConnectionsQuerySchema = z.object({
 // Values
 // ---------------------------------------------------------------------------------------------
 
-export const ConfigValuesSchema = z
-  .record(z.string().regex(VALUE_NAME_PATTERN), z.string().max(1024))
-  .meta({ description: "Values of the provider's `connectionConfig`, fixed at connect", example: {} });
+/**
+ * An object keyed by names that match `pattern`. zod-to-openapi leaves a record's key rule out of
+ * the document, so it is written there too (`propertyNames`, JSON Schema 2020-12): the document
+ * states the same rule the routes apply, from the same regex.
+ */
+function keyedBy<V extends z.ZodType>(pattern: RegExp, value: V) {
+  return z.record(z.string().regex(pattern, `keys must match ${pattern.source}`), value).meta({
+    propertyNames: { type: 'string', pattern: pattern.source },
+  });
+}
+
+export const ConfigValuesSchema = keyedBy(VALUE_NAME_PATTERN, z.string().max(1024)).meta({
+  description: "Values of the provider's `connectionConfig`, fixed at connect",
+  example: {},
+});
 
 export const MetadataValueSchema = z.union([z.string().max(MAX_METADATA_VALUE_LENGTH), z.number(), z.boolean()]);
-export const MetadataSchema = z
-  .record(z.string().regex(METADATA_KEY_PATTERN), MetadataValueSchema)
-  .meta({ description: 'Values captured at connect or set by PATCH; never secret', example: {} });
+/** Metadata as PATCH, an import and every answer hold it: the key rule is the store's own (METADATA_KEY_PATTERN). */
+export const MetadataSchema = keyedBy(METADATA_KEY_PATTERN, MetadataValueSchema).meta({
+  description: 'Values captured at connect or set by PATCH; never secret',
+  example: {},
+});
 
 export const AccountSchema = z
   .strictObject({ id: z.string().nullable(), label: z.string().nullable() })
@@ -208,7 +223,7 @@ export const ProxyHeadersSchema = z.object({
  * 16 KB once merged: checked by the write, which sees the merged metadata).
  */
 export const MetadataPatchSchema = z
-  .strictObject({ metadata: z.record(z.string().regex(METADATA_KEY_PATTERN), MetadataValueSchema.nullable()) })
+  .strictObject({ metadata: keyedBy(METADATA_KEY_PATTERN, MetadataValueSchema.nullable()) })
   .meta({ id: 'MetadataPatch', example: { metadata: { team: 'sales', legacy_id: null } } });
 
 /** `PUT /connections/:provider/:connectionId` (`full` keys): imports credentials. */

@@ -1,6 +1,8 @@
 import supertest from 'supertest';
 import { startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
 import { seedOAuthConnection } from '../helpers/seed';
+import { METADATA_KEY_PATTERN } from '../../src/store/connection-values';
+import { ConnectionSchema } from '../../src/wire/api-schemas';
 
 /** `PATCH /connections/:provider/:connectionId` and the view's config, metadata and account (CONTRACT "Connections"). */
 describe('connection metadata', () => {
@@ -86,6 +88,32 @@ describe('connection metadata', () => {
     await seedOAuthConnection(h.store, h.sandbox, { connectionId: 'full', metadata: many });
     const res = await patch('full', { metadata: { one: 'more' } }).expect(400);
     expect(res.body.error.message).toContain('50 keys');
+  });
+
+  it('states one key rule: a key PATCH accepts reads back through the Connection schema, and the document says the same', async () => {
+    const doc = (await supertest(h.app).get('/openapi.json').expect(200)).body;
+    const { Connection, MetadataPatch } = doc.components.schemas;
+    const documented = [
+      Connection.properties.metadata.propertyNames.pattern,
+      MetadataPatch.properties.metadata.propertyNames.pattern,
+    ];
+    expect(documented).toEqual([METADATA_KEY_PATTERN.source, METADATA_KEY_PATTERN.source]);
+    const rule = new RegExp(documented[0]);
+
+    await seedOAuthConnection(h.store, h.sandbox, { connectionId: 'keys' });
+    const accepted = ['a', 'Z', `k${'x'.repeat(63)}`, 'org.id', 'legacy-id', 'snake_case_1', 'organizationId'];
+    const sent = Object.fromEntries(accepted.map((key, i) => [key, i]));
+    const res = await patch('keys', { metadata: sent }).expect(200);
+    expect(ConnectionSchema.parse(res.body).metadata).toEqual(sent);
+    const view = await h.api().get('/connections/videoask/keys').expect(200);
+    expect(ConnectionSchema.parse(view.body).metadata).toEqual(sent);
+    for (const key of accepted) expect(rule.test(key)).toBe(true);
+
+    // And the other way round: what the document refuses, PATCH refuses.
+    for (const key of ['1a', '_a', '.a', 'a b', 'a/b', 'k'.repeat(65), 'é', '']) {
+      expect(rule.test(key)).toBe(false);
+      expect((await patch('keys', { metadata: { [key]: 1 } })).status).toBe(400);
+    }
   });
 
   it('answers 404 for an unknown connection', async () => {
