@@ -66,8 +66,8 @@ async function measure(gen: Child, name: Contender, upstreamUrl: string, scenari
     headers: { authorization: `Bearer ${BENCH_API_KEY}`, accept: 'application/json' },
     connectionIds: scenario.connections,
   };
-  // One request through the rest of the app first: it switches on what every running instance has
-  // on (the access log's AsyncLocalStorage), so the proxy is measured in that steady state.
+  // One request through the rest of the app first, as every running instance has had (Express's
+  // lazy set-up done), so the proxy is measured in that steady state.
   await (await fetch(`${job.origin}/healthz`)).arrayBuffer();
   // Warm-up: JIT, keep-alive sockets, caches.
   // With many connections, long enough that nearly every one is cached (steady state): the
