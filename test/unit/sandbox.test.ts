@@ -3,6 +3,7 @@ import request from 'supertest';
 import { formUrlEncode } from '../../src/sandbox/client-auth';
 import { s256Challenge } from '../../src/sandbox/pkce';
 import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox';
+import { ImportConnectionSchema } from '../../src/wire/api-schemas';
 
 const REDIRECT_URI = 'http://localhost:3000/oauth/callback';
 const CLIENT_ID = 'sandbox-client';
@@ -675,6 +676,22 @@ describe('sandbox provider', () => {
       expect(sandbox.options.clock).toBe(clock);
       expect((await request(sandbox.app).post('/_sandbox/config').send({ rotation: 'sometimes' })).status).toBe(400);
       expect((await request(sandbox.app).post('/_sandbox/config').send({ clock: 1 })).status).toBe(400);
+    });
+
+    it("when tokens are issued as an import, then the answer is the body of Latchkey's PUT /connections/…", async () => {
+      const issued = await request(sandbox.app)
+        .post('/_sandbox/issue-tokens')
+        .send({ as: 'import', scope: 'openid email' });
+      expect(issued.status).toBe(200);
+      expect(issued.body).toEqual({
+        access_token: expect.stringMatching(/^sbx_at_/),
+        refresh_token: expect.stringMatching(/^sbx_rt_/),
+        expires_at: new Date(clock.now() + 3600_000).toISOString(),
+        scopes: ['openid', 'email'],
+      });
+      expect(ImportConnectionSchema.safeParse(issued.body).success).toBe(true);
+      expect((await getMe(sandbox, issued.body.access_token)).status).toBe(200);
+      expect((await request(sandbox.app).post('/_sandbox/issue-tokens').send({ as: 'latchkey' })).status).toBe(400);
     });
 
     it('when tokens are issued, failures injected, tokens expired and state reset over HTTP, then the sandbox follows', async () => {
