@@ -1,5 +1,6 @@
 import { FakeClock } from '../../src/clock';
 import type { ConnectionInput, EventInput, EventLogLimits, LoggedEvent, Store } from '../../src/store';
+import { connectionInput } from './seed';
 
 export interface EventLogContractStore {
   store: Store;
@@ -214,20 +215,16 @@ export function eventLogContract(
     });
 
     describe('events recorded with their change', () => {
-      const connection = (over: Partial<ConnectionInput> = {}): ConnectionInput => ({
-        provider: 'videoask',
-        connectionId: 'user-1',
-        authMode: 'oauth2',
-        status: 'active',
-        scopes: [],
-        expiresAt: clock.now() + 3600_000,
-        createdAt: clock.now(),
-        updatedAt: clock.now(),
-        lastRefreshedAt: null,
-        account: null,
-        credentials: { accessToken: 'at-1', refreshToken: 'rt-1', tokenType: 'Bearer' },
-        ...over,
-      });
+      const connection = (over: Partial<ConnectionInput> = {}): ConnectionInput =>
+        connectionInput(
+          {
+            provider: 'videoask',
+            connectionId: 'user-1',
+            credentials: { accessToken: 'at-1', refreshToken: 'rt-1' },
+            ...over,
+          },
+          clock.now(),
+        );
       const logged = async (connectionId = 'user-1') => ({
         all: (await store.eventLog.list({ limit: 100 })).events,
         own: (await store.eventLog.list({ limit: 100, provider: 'videoask', connectionId })).events,

@@ -10,6 +10,7 @@ import { KvStore } from '../../src/store/kv-store';
 import { RedisBackend } from '../../src/store/redis-backend';
 import { createRedisClient } from '../../src/store/redis-client';
 import { testEncryptionKey } from './keys';
+import { connectionInput } from './seed';
 
 async function main(): Promise<void> {
   const client = createRedisClient({ redisUrl: process.env.REDIS_URL! });
@@ -25,21 +26,12 @@ async function main(): Promise<void> {
     process.stdout.write(`written ${event.id}\n`);
     return new Promise<void>(() => {});
   };
-  const now = Date.now();
   await store.saveConnection(
-    {
+    connectionInput({
       provider: 'videoask',
       connectionId: process.env.CONNECTION_ID!,
-      authMode: 'oauth2',
-      status: 'active',
-      scopes: [],
-      expiresAt: now + 3600_000,
-      createdAt: now,
-      updatedAt: now,
-      lastRefreshedAt: null,
-      account: null,
-      credentials: { accessToken: 'at-crash', refreshToken: 'rt-crash', tokenType: 'Bearer' },
-    },
+      credentials: { accessToken: 'at-crash', refreshToken: 'rt-crash' },
+    }),
     { type: 'connection.created' },
   );
 }
