@@ -31,6 +31,16 @@ export function adminHref(frame: Pick<AdminFrame, 'basePath'>, path = ''): strin
   return escapeHtml(`${frame.basePath}/admin${path}`);
 }
 
+/** The path (under `/admin`) of one connection's page. */
+export function connectionPath(provider: string, connectionId: string): string {
+  return `/connections/${encodeURIComponent(provider)}/${encodeURIComponent(connectionId)}`;
+}
+
+/** One `<option>` of a filter's `<select>`, selected when it is the filter's value ('' for none). */
+export function selectOption(value: string, label: string, selected: string | undefined): string {
+  return `<option value="${escapeHtml(value)}"${value === (selected ?? '') ? ' selected' : ''}>${escapeHtml(label)}</option>`;
+}
+
 /** The hidden CSRF field every POST form of a session carries. */
 export function csrfField(frame: AdminFrame): string {
   return `<input type="hidden" name="csrf" value="${escapeHtml(frame.session?.csrf ?? '')}">`;

@@ -16,6 +16,7 @@ import { writeError } from '../wire/error-response';
 import { ListConnectionsQuerySchema, ListEventsQuerySchema, parseRequest } from '../wire/api-schemas';
 import { createAdminKeyHolder, type AdminKeyHolder } from './admin-keys';
 import {
+  connectionPath,
   renderAdminError,
   renderConsoleOff,
   renderSignIn,
@@ -24,7 +25,7 @@ import {
   type Notice,
 } from './admin-layout';
 import { createAdminSessions, sameToken, type AdminSession } from './admin-session';
-import { renderConnectionDetail, renderConnectionList, renderConnectLink, connectionPath } from './connection-pages';
+import { renderConnectionDetail, renderConnectionList, renderConnectLink } from './connection-pages';
 import { renderDeliveries, renderEventFeed, renderProviders } from './ops-pages';
 
 /**

@@ -5,7 +5,9 @@ import {
   actionForm,
   adminHref,
   adminPage,
+  connectionPath,
   renderNotice,
+  selectOption,
   statusBadge,
   timeCell,
   type AdminFrame,
@@ -46,11 +48,6 @@ export function filterQuery(filter: ConnectionFilter, cursor?: string): string {
   return query ? `?${query}` : '';
 }
 
-/** The path of one connection's page. */
-export function connectionPath(provider: string, connectionId: string): string {
-  return `/connections/${encodeURIComponent(provider)}/${encodeURIComponent(connectionId)}`;
-}
-
 function countSummary(frame: AdminFrame, counts: ConnectionCount[], filter: ConnectionFilter): string {
   const relevant = filter.provider ? counts.filter((c) => c.provider === filter.provider) : counts;
   const byStatus = (s: ConnectionStatus) => relevant.filter((c) => c.status === s).reduce((n, c) => n + c.count, 0);
@@ -65,16 +62,14 @@ function countSummary(frame: AdminFrame, counts: ConnectionCount[], filter: Conn
 </ul>`;
 }
 
-function option(value: string, label: string, selected: string | undefined): string {
-  return `<option value="${escapeHtml(value)}"${value === (selected ?? '') ? ' selected' : ''}>${escapeHtml(label)}</option>`;
-}
-
 function filterForm(frame: AdminFrame, model: ConnectionListModel): string {
   const { filter } = model;
-  const providers = [option('', 'Every provider', filter.provider)]
-    .concat(model.providers.map((p) => option(p.id, `${p.displayName} (${p.id})`, filter.provider)))
+  const providers = [selectOption('', 'Every provider', filter.provider)]
+    .concat(model.providers.map((p) => selectOption(p.id, `${p.displayName} (${p.id})`, filter.provider)))
     .join('');
-  const statuses = [option('', 'Any status', filter.status)].concat(STATUSES.map((s) => option(s, s, filter.status)));
+  const statuses = [selectOption('', 'Any status', filter.status)].concat(
+    STATUSES.map((s) => selectOption(s, s, filter.status)),
+  );
   return `<form method="get" action="${adminHref(frame)}" class="filters" role="search" aria-label="Find connections">
 <div class="field grow"><label for="q">Search</label>
 <input id="q" name="q" type="search" value="${escapeHtml(filter.q ?? '')}" maxlength="128" aria-describedby="q-hint" autocomplete="off">

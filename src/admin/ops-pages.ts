@@ -2,22 +2,23 @@ import type { RetryingDelivery } from '../client/webhook-delivery';
 import { escapeHtml } from '../public/html';
 import { providerEnvPrefix, type Provider } from '../providers/registry';
 import type { ConnectionCount, DeadDelivery, LoggedEvent } from '../store';
-import { actionForm, adminHref, adminPage, renderNotice, timeCell, type AdminFrame, type Notice } from './admin-layout';
+import { EVENT_TYPES } from '../wire/api-schemas';
+import {
+  actionForm,
+  adminHref,
+  adminPage,
+  connectionPath,
+  renderNotice,
+  selectOption,
+  timeCell,
+  type AdminFrame,
+  type Notice,
+} from './admin-layout';
 
 /** The console's pages about the log and the set-up: the event feed, webhook deliveries, providers. */
 
-const EVENT_TYPES = [
-  'connection.created',
-  'connection.refreshed',
-  'connection.refresh_failed',
-  'connection.reauth_required',
-  'connection.deleted',
-  'connection.metadata_updated',
-  'connection.connect_failed',
-];
-
 const connectionHref = (frame: AdminFrame, provider: string, connectionId: string) =>
-  adminHref(frame, `/connections/${encodeURIComponent(provider)}/${encodeURIComponent(connectionId)}`);
+  adminHref(frame, connectionPath(provider, connectionId));
 
 /** An event's detail (codes and counts, never a secret) as `key=value` pairs. */
 function detailText(event: LoggedEvent): string {
@@ -72,16 +73,13 @@ function eventQuery(filter: EventFilter, cursor?: string): string {
   return q ? `?${q}` : '';
 }
 
-const option = (value: string, label: string, selected?: string) =>
-  `<option value="${escapeHtml(value)}"${value === (selected ?? '') ? ' selected' : ''}>${escapeHtml(label)}</option>`;
-
 export function renderEventFeed(frame: AdminFrame, model: EventFeedModel): string {
   const { filter } = model;
-  const providers = [option('', 'Every provider', filter.provider)]
-    .concat(model.providers.map((p) => option(p.id, p.displayName, filter.provider)))
+  const providers = [selectOption('', 'Every provider', filter.provider)]
+    .concat(model.providers.map((p) => selectOption(p.id, p.displayName, filter.provider)))
     .join('');
-  const types = [option('', 'Every type', filter.type)]
-    .concat(EVENT_TYPES.map((t) => option(t, t.replace(/^connection\./, ''), filter.type)))
+  const types = [selectOption('', 'Every type', filter.type)]
+    .concat(EVENT_TYPES.map((t) => selectOption(t, t.replace(/^connection\./, ''), filter.type)))
     .join('');
   const pages = [
     model.paged
