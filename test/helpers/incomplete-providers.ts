@@ -1,5 +1,19 @@
 import type { HarnessOptions } from './harness';
 
+/** VideoAsk-like, whose post-connect call fails (the sandbox answers 503): its `organization-id` header is left out. */
+export function brokenProviderEntry(sandboxUrl: string): Record<string, unknown> {
+  return {
+    id: 'broken',
+    displayName: 'Broken',
+    authMode: 'oauth2',
+    authorizationUrl: `${sandboxUrl}/authorize`,
+    tokenUrl: `${sandboxUrl}/oauth/token`,
+    apiBaseUrl: sandboxUrl,
+    apiHeaders: { 'organization-id': '{metadata.organizationId}' },
+    postConnect: [{ method: 'GET', path: '/status/503', capture: { organizationId: 'results.0.organization_id' } }],
+  };
+}
+
 /**
  * Two sandbox providers whose connections come out incomplete (issue 10 part 2): `broken`,
  * VideoAsk-like, whose post-connect call fails (the sandbox answers 503), so its
@@ -17,18 +31,7 @@ export const incompleteProviders: Pick<HarnessOptions, 'env' | 'providerSources'
     {
       source: 'test providers',
       entries: [
-        {
-          id: 'broken',
-          displayName: 'Broken',
-          authMode: 'oauth2',
-          authorizationUrl: `${sandboxUrl}/authorize`,
-          tokenUrl: `${sandboxUrl}/oauth/token`,
-          apiBaseUrl: sandboxUrl,
-          apiHeaders: { 'organization-id': '{metadata.organizationId}' },
-          postConnect: [
-            { method: 'GET', path: '/status/503', capture: { organizationId: 'results.0.organization_id' } },
-          ],
-        },
+        brokenProviderEntry(sandboxUrl),
         {
           id: 'sited',
           displayName: 'Sited',

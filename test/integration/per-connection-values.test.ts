@@ -7,6 +7,7 @@ import { KvStore } from '../../src/store/kv-store';
 import { RedisBackend } from '../../src/store/redis-backend';
 import { createRedisClient } from '../../src/store/redis-client';
 import { callbackPath, connectVideoAsk, consent, startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
+import { brokenProviderEntry } from '../helpers/incomplete-providers';
 import { apiAuth, apiRequestsOf, listen, rawRequest, type Listening } from '../helpers/proxy-harness';
 import { TEST_REDIS_URL } from '../helpers/redis';
 import { feedName } from '../helpers/redis-feed';
@@ -57,18 +58,7 @@ describe('per-connection metadata through the connect flow and the proxy', () =>
               tokenResponseMetadata: { site: 'site' },
             },
             // VideoAsk-like, whose post-connect call fails (the sandbox answers 503).
-            {
-              id: 'broken',
-              displayName: 'Broken',
-              authMode: 'oauth2',
-              authorizationUrl: `${sandboxUrl}/authorize`,
-              tokenUrl: `${sandboxUrl}/oauth/token`,
-              apiBaseUrl: sandboxUrl,
-              apiHeaders: { 'organization-id': '{metadata.organizationId}' },
-              postConnect: [
-                { method: 'GET', path: '/status/503', capture: { organizationId: 'results.0.organization_id' } },
-              ],
-            },
+            brokenProviderEntry(sandboxUrl),
           ],
         },
       ],
