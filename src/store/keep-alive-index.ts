@@ -1,9 +1,9 @@
-import { AppError } from '../errors';
 import type { KvBackend } from './backend';
 import type { BackfillStep } from './connection-listing';
 import { MemoryBackend } from './memory-backend';
 import { RedisBackend } from './redis-backend';
 import type { RedisClient } from './redis-client';
+import { runIndexCommand } from './redis-connection-index';
 import type { Connection, ConnectionInfo } from './types';
 
 /**
@@ -164,9 +164,6 @@ for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
 return ids
 `;
 
-/** The same replies as the store's: "not now" rather than "wrong". */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
-
 type Scripted = RedisClient & {
   lkClaimKeepAlive(key: string, max: string, to: string, limit: string): Promise<string[]>;
 };
@@ -180,13 +177,8 @@ class RedisKeepAliveMedium implements KeepAliveMedium {
     this.redis = client as Scripted;
   }
 
-  private async run<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      if ((err as Error).name === 'ReplyError' && !UNAVAILABLE_REPLY.test((err as Error).message)) throw err;
-      throw new AppError('store_unavailable', 'The credential store is unavailable', { cause: err });
-    }
+  private run<T>(op: () => Promise<T>): Promise<T> {
+    return runIndexCommand(op);
   }
 
   async set(key: string, member: string, score: number, onlyIfAbsent: boolean): Promise<void> {

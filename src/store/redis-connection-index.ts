@@ -58,6 +58,19 @@ return 1
 /** The same replies as the store's: "not now" rather than "wrong". */
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
 
+/**
+ * Runs one command of an index kept beside the store (listing, keep-alive): a lost connection or a
+ * "not now" reply is AppError `store_unavailable`, as for the store's own commands.
+ */
+export async function runIndexCommand<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if ((err as Error).name === 'ReplyError' && !UNAVAILABLE_REPLY.test((err as Error).message)) throw err;
+    throw new AppError('store_unavailable', 'The credential store is unavailable', { cause: err });
+  }
+}
+
 type Scripted = RedisClient & {
   lkUpdateIndex(...keysAndArgs: string[]): Promise<number>;
 };
@@ -71,13 +84,8 @@ export class RedisIndexMedium implements IndexMedium {
     this.redis = client as Scripted;
   }
 
-  private async run<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      if ((err as Error).name === 'ReplyError' && !UNAVAILABLE_REPLY.test((err as Error).message)) throw err;
-      throw new AppError('store_unavailable', 'The credential store is unavailable', { cause: err });
-    }
+  private run<T>(op: () => Promise<T>): Promise<T> {
+    return runIndexCommand(op);
   }
 
   private update(keys: IndexKeys, op: 'put' | 'del', entry: IndexEntry): Promise<number> {

@@ -1,7 +1,7 @@
 import type { FakeClock } from '../../src/clock';
 import type { ConnectionInfo, ConnectionInput, Store } from '../../src/store';
 import type { KvBackend } from '../../src/store/backend';
-import { createKeys } from '../../src/store/keys';
+import { writeFirstReleaseConnection } from './first-release';
 
 export interface KeepAliveContractStore {
   store: Store;
@@ -128,35 +128,13 @@ export function keepAliveContract(get: () => KeepAliveContractStore): void {
 
     describe('backfill of connections written by the first release', () => {
       /** Writes a connection as the first release does: no keep-alive index (nor listing index). */
-      const writeAsFirstRelease = async (connectionId: string, fields: Partial<ConnectionInfo> = {}) => {
-        const keys = createKeys(prefix);
-        const data = {
+      const writeAsFirstRelease = (connectionId: string, fields: Partial<ConnectionInfo> = {}) =>
+        writeFirstReleaseConnection(backend, prefix, {
           provider: 'videoask',
           connectionId,
-          authMode: 'oauth2',
-          status: 'active',
-          scopes: [],
-          expiresAt: null,
-          createdAt: 1,
           updatedAt: clock.now() - 48 * HOUR,
-          lastRefreshedAt: null,
-          account: null,
-          secrets: 'not-opened-by-the-backfill',
           ...fields,
-        };
-        await backend.writeConnection({
-          mainKey: keys.connection('videoask', connectionId),
-          accessKey: keys.accessToken('videoask', connectionId),
-          expectedVersion: null,
-          minVersion: 1,
-          data: JSON.stringify(data),
-          mainTtlMs: null,
-          access: null,
-          accessTtlMs: null,
-          notice: { channel: keys.connectionChanges(), message: `videoask:${connectionId}` },
         });
-        await backend.addMember(keys.connectionIndex(), `videoask:${connectionId}`);
-      };
       /** A plan as the app's: overdue ones get a jittered time; this one's "jitter" is recorded. */
       const plan = (planned: string[]) => (info: ConnectionInfo) => {
         if (info.status !== 'active') return null;

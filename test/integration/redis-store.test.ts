@@ -89,6 +89,8 @@ describe('redis store at rest', () => {
           `${prefix}conn:{videoask:acct-9}:at`,
           `${prefix}connections`,
           ...index.map((name) => `${prefix}idx:{idx}:${name}`),
+          // The keep-alive index: when the connection falls due, in the {ka} slot.
+          `${prefix}ka:{ka}:p:videoask`,
         ].sort(),
       );
       for (const key of keys) {

@@ -12,9 +12,9 @@ import { videoaskSandboxSource } from '../../src/sandbox/provider-entry';
 import { createSandbox, type Sandbox } from '../../src/sandbox/sandbox';
 import { CredentialCipher } from '../../src/store';
 import { startIndexBackfill } from '../../src/store/index-backfill';
-import { createKeys } from '../../src/store/keys';
 import { KvStore } from '../../src/store/kv-store';
 import { MemoryBackend } from '../../src/store/memory-backend';
+import { writeFirstReleaseConnection } from '../helpers/first-release';
 import { testEncryptionKey } from '../helpers/keys';
 import { waitUntil } from '../helpers/latchkey-process';
 import { seedOAuthConnection } from '../helpers/seed';
@@ -143,34 +143,12 @@ describe('keep-alive backfill at start (issue 11 part 6)', () => {
     new KvStore({ backend, cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix: 'lk:' });
 
   /** Connections as the first release wrote them: no listing index, no keep-alive index. */
-  const writeAsFirstRelease = async (connectionId: string, idleHours: number) => {
-    const keys = createKeys('lk:');
-    const data = {
+  const writeAsFirstRelease = (connectionId: string, idleHours: number) =>
+    writeFirstReleaseConnection(backend, 'lk:', {
       provider: 'videoask',
       connectionId,
-      authMode: 'oauth2',
-      status: 'active',
-      scopes: [],
-      expiresAt: null,
-      createdAt: 1,
       updatedAt: clock.now() - idleHours * HOUR,
-      lastRefreshedAt: null,
-      account: null,
-      secrets: 'x',
-    };
-    await backend.writeConnection({
-      mainKey: keys.connection('videoask', connectionId),
-      accessKey: keys.accessToken('videoask', connectionId),
-      expectedVersion: null,
-      minVersion: 1,
-      data: JSON.stringify(data),
-      mainTtlMs: null,
-      access: null,
-      accessTtlMs: null,
-      notice: { channel: keys.connectionChanges(), message: `videoask:${connectionId}` },
     });
-    await backend.addMember(keys.connectionIndex(), `videoask:${connectionId}`);
-  };
 
   beforeEach(async () => {
     backend = new MemoryBackend(clock);
