@@ -1,7 +1,7 @@
-import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Router } from 'express';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
+import { connectorApiKeyEntries, createApiKeyAuthenticator } from '../guards/api-keys';
 import type { Metrics } from '../metrics';
 import type { Store } from '../store';
 
@@ -45,19 +45,18 @@ export function opsRoutes(
   return router;
 }
 
-const BEARER = /^Bearer[ ]+(\S+)\s*$/i;
-const sha256 = (value: string) => hash('sha256', value, 'buffer') as unknown as Buffer;
-
 /**
- * `Authorization: Bearer <token>` against one expected token, or AppError `unauthorized` (401).
- * Both sides are hashed first and compared in constant time, so neither the token's length nor a
- * prefix of it shows in the timing.
+ * `Authorization: Bearer <token>` against the one METRICS_TOKEN, or AppError `unauthorized` (401):
+ * the service API's own check (both sides hashed, compared in constant time), with its own message.
  */
 function bearerCheck(token: string): (headers: IncomingHttpHeaders) => void {
-  const expected = sha256(token);
+  const authenticate = createApiKeyAuthenticator(connectorApiKeyEntries([token]));
   return (headers) => {
-    const match = typeof headers.authorization === 'string' ? BEARER.exec(headers.authorization) : null;
-    if (match && timingSafeEqual(sha256(match[1]!), expected)) return;
-    throw new AppError('unauthorized', 'The metrics need a token: Authorization: Bearer <METRICS_TOKEN>');
+    try {
+      authenticate(headers);
+    } catch (err) {
+      if (!isAppError(err) || err.code !== 'unauthorized') throw err;
+      throw new AppError('unauthorized', 'The metrics need a token: Authorization: Bearer <METRICS_TOKEN>');
+    }
   };
 }
