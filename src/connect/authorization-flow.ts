@@ -3,7 +3,7 @@ import type { CredentialSource } from '../client/types';
 import type { Clock } from '../clock';
 import type { Config } from '../config';
 import { AppError, toAppError } from '../errors';
-import type { EventSink } from '../events';
+import type { EventDetail, EventSink } from '../events';
 import type { Logger } from '../logger';
 import { buildAuthorizationUrl } from '../oauth/authorization-url';
 import { createPkcePair } from '../oauth/pkce';
@@ -252,8 +252,8 @@ export interface NewConnection {
  * stores the connection (a reconnect replaces the stored one: its captured keys are captured
  * again, its other metadata, such as values set by PATCH, is kept), then drops any cached
  * credential. `connection.created` is recorded by the write itself (then emitted). A post-connect
- * call that fails leaves its values missing (logged; the event sink has no type for it), never
- * the connect.
+ * call that fails leaves its values missing, never the connect: it is logged, and the event names
+ * every captured value still missing (`detail.missing`, see {@link createdEvent}).
  */
 export async function storeNewConnection(
   deps: FlowDeps,
@@ -287,6 +287,8 @@ export async function storeNewConnection(
     provider.authMode === 'oauth2'
       ? await fetchAccountInfo(deps, provider, input.header, { config: input.config, metadata })
       : null;
+  // Captured values the token response or a post-connect call did not give: named on the event.
+  const created = createdEvent([...capturedNames].filter((name) => metadata[name] === undefined));
   const now = deps.clock.now();
   const connection = await deps.store.saveConnection(
     {
@@ -304,11 +306,20 @@ export async function storeNewConnection(
       metadata,
       credentials: input.credentials,
     },
-    { type: 'connection.created' },
+    created,
   );
   deps.credentials.invalidate(provider.id, connectionId);
-  deps.events.emit('connection.created', provider.id, connectionId);
+  deps.events.emit(created.type, provider.id, connectionId, created.detail);
   return connection;
+}
+
+/**
+ * The `connection.created` event of a new connection; `detail.missing` lists (comma-separated)
+ * the metadata its token response or post-connect calls did not give, so a webhook receiver hears that the
+ * connection is incomplete (names only, never a value).
+ */
+export function createdEvent(missing: readonly string[]): { type: 'connection.created'; detail: EventDetail } {
+  return { type: 'connection.created', detail: missing.length ? { missing: [...new Set(missing)].join(',') } : {} };
 }
 
 /** Stores an API key for an `api_key` provider (encrypted at rest like every credential). */

@@ -14,7 +14,7 @@ import {
   type RecordedEvent,
 } from '../store';
 import { checkApiKey } from './api-key-check';
-import type { FlowDeps } from './authorization-flow';
+import { createdEvent, type FlowDeps } from './authorization-flow';
 import { runPostConnect } from './post-connect';
 
 /** How many times a write that lost its version check is read and tried again. */
@@ -197,13 +197,13 @@ export async function importConnection(
       metadata,
       credentials,
     };
-    const created = { type: 'connection.created' } as const;
+    const created = createdEvent(post.missing);
     const written = existing
       ? await deps.store.updateConnection(record, existing.version, created)
       : await deps.store.saveConnection(record, created);
     if (!written) continue;
     deps.credentials.invalidate(provider.id, connectionId);
-    deps.events.emit(created.type, provider.id, connectionId);
+    deps.events.emit(created.type, provider.id, connectionId, created.detail);
     return { connection: written, replaced: existing !== null };
   }
   throw new AppError('store_unavailable', 'The connection kept changing while it was being written; try again');

@@ -48,6 +48,11 @@ describe('the Connect page says what a connection lacks', () => {
     expect(html).toContain('<span class="sub missing">organization id missing</span>');
     for (const secret of await secretsOf('broken', 'b-1')) expect(html).not.toContain(secret);
 
+    // The event says so too (names only), for a backend that hears of it by webhook.
+    const events = await supertest(h.app).get('/connections/broken/b-1/events').set(auth).expect(200);
+    const created = events.body.events.find((e: { type: string }) => e.type === 'connection.created');
+    expect(created.detail).toEqual({ missing: 'organizationId' });
+
     // What the page says is what the proxy does: the call goes out, without the header.
     const res = await supertest(h.app).get('/proxy/broken/echo/x').set(auth).set('connection-id', 'b-1').expect(200);
     expect(res.body.headers['organization-id']).toBeUndefined();
@@ -59,6 +64,11 @@ describe('the Connect page says what a connection lacks', () => {
     expect(notice).toContain('<li data-missing="metadata.site"><strong>site</strong>');
     expect(notice).toContain('calls to Sited answer <code>409 connection_incomplete</code> until it is set');
     for (const secret of await secretsOf('sited', 's-1')) expect(html).not.toContain(secret);
+
+    const events = await supertest(h.app).get('/connections/sited/s-1/events').set(auth).expect(200);
+    expect(events.body.events.map((e: { type: string; detail: object }) => [e.type, e.detail])).toEqual([
+      ['connection.created', { missing: 'site' }],
+    ]);
 
     const res = await supertest(h.app).get('/proxy/sited/forms').set(auth).set('connection-id', 's-1').expect(409);
     expect(res.body.error.code).toBe('connection_incomplete');
@@ -83,5 +93,7 @@ describe('the Connect page says what a connection lacks', () => {
     const complete = await showConnectPage(videoask, callback);
     expect(complete).toContain('VideoAsk is connected');
     expect(complete).not.toContain('missing');
+    const events = await supertest(h.app).get('/connections/videoask/va-1/events').set(auth).expect(200);
+    expect(events.body.events[0]).toMatchObject({ type: 'connection.created', detail: {} });
   });
 });
