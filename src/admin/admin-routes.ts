@@ -8,6 +8,7 @@ import { createFailedAttempts } from '../guards/failed-attempts';
 import { formBody, singleValuedQuery } from '../http/body-parsing';
 import { listConnectionPage } from '../http/connection-page';
 import { queryOf } from '../http/event-routes';
+import { securityHeaders } from '../http/protection';
 import { deleteConnection, parseConnectionParams, type ServiceRouteDeps } from '../http/service-routes';
 import type { Logger } from '../logger';
 import type { Store } from '../store';
@@ -120,6 +121,8 @@ export function createAdminConsole(deps: AdminConsoleDeps): AdminConsole {
   const audit = (res: Response, action: string, fields: Record<string, unknown>) =>
     logger.info({ admin: sessionOf(res)?.keyName, action, ...fields }, `operator console: ${action}`);
 
+  // The browser routes' headers (helmet: a CSP that allows no inline code, never framed).
+  router.use(securityHeaders(config));
   router.use((req, res, next) => {
     // Pages of a signed-in operator: never cached, never sent on as a Referer.
     res.setHeader('Cache-Control', 'no-store');

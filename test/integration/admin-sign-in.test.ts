@@ -118,6 +118,11 @@ describe('signing in', () => {
     c = await startConsole();
     const browser = c.browser();
     const form = await browser.get('/admin/sign-in');
+    // The browser routes' headers: a strict CSP (no inline code, never framed), no caching, no Referer.
+    expect(form.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(form.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(form.headers['cache-control']).toBe('no-store');
+    expect(form.headers['referrer-policy']).toBe('no-referrer');
     const res = await browser
       .post('/admin/sign-in')
       .type('form')
