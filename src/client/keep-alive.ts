@@ -88,7 +88,11 @@ export function startKeepAlive(deps: KeepAliveDeps, options: KeepAliveOptions = 
     timer = setTimeout(() => void sweep().catch(() => 0), ms);
     timer.unref();
   };
-  const nextLook = () => wake(backlog ? 0 : Math.round(intervalMs * (0.75 + random() / 2)));
+  const nextLook = () => {
+    // Every slot busy with more due: the next look waits for a slot to free (start() wakes it).
+    if (backlog && inFlight.size >= concurrency) return;
+    wake(backlog ? 0 : Math.round(intervalMs * (0.75 + random() / 2)));
+  };
 
   const look = async (provider: OAuth2Provider, connectionId: string, idleSince: number): Promise<void> => {
     const outcome = await deps.refresher.keepAlive(provider, connectionId, idleSince);

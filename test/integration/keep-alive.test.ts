@@ -141,6 +141,7 @@ describe('idle keep-alive (issue 11 part 3)', () => {
   afterAll(async () => sandboxServer.close());
   beforeEach(() => {
     sandbox.reset();
+    sandbox.options.tokenDelayMs = 0;
     prefix = uniquePrefix('keep-alive');
     clock = new FakeClock(Date.now());
   });

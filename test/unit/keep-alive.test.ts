@@ -41,6 +41,7 @@ describe('keep-alive sweep', () => {
   afterAll(async () => sandboxServer.close());
   beforeEach(() => {
     sandbox.reset();
+    sandbox.options.tokenDelayMs = 0;
     clock = new FakeClock(Date.now());
     backend = new MemoryBackend(clock);
     store = new KvStore({ backend, cipher: new CredentialCipher([testEncryptionKey()]), clock, prefix: 'lk:' });
@@ -111,12 +112,16 @@ describe('keep-alive sweep', () => {
         }
       },
     };
+    // Refreshes that take a while: every slot stays busy for a time, with more due.
+    sandbox.options.tokenDelayMs = 40;
     const s = startSweep({ concurrency: 3, refresher: counted });
     expect(await s.sweepNow()).toBe(3);
     // The rest follow as slots free, without waiting for the interval.
     await waitUntil(async () => (await results()).refreshed === 10);
     expect(most).toBe(3);
     expect(sandbox.stats.refreshGrants).toBe(10);
+    // A look per freed slot, not a loop while every slot is busy.
+    expect((await metrics.keepAliveSweeps.get()).values[0]!.value).toBeLessThanOrEqual(15);
     expect(await store.keepAlive.countDue('videoask', clock.now() - 2 * HOUR)).toBe(0);
   });
 
