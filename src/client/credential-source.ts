@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import { AppError, isAppError } from '../errors';
 import type { OAuth2Provider, Provider } from '../providers/registry';
 import type { Connection } from '../store';
+import { isUnreadableCredential } from '../store/credential-errors';
 import { resolveConnectionTarget } from './connection-target';
 import {
   createRefreshCoordinator,
@@ -130,7 +131,10 @@ async function keepAliveOnce(
     return { result: 'refreshed', connection: refreshed };
   } catch (err) {
     if (isAppError(err) && err.code === 'reauth_required') return { result: 'reauth_required' };
+    // Gone, or sealed with a key no longer configured (the start-up report names those): nothing to
+    // refresh until it is written again, which schedules it anew.
     if (isAppError(err) && err.code === 'connection_not_found') return { result: 'skipped', connection: null };
+    if (isUnreadableCredential(err)) return { result: 'skipped', connection: null };
     return { result: 'failed', code: isAppError(err) ? err.code : 'internal_error' };
   }
 }

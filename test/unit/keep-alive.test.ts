@@ -138,6 +138,22 @@ describe('keep-alive sweep', () => {
     expect(await store.keepAlive.scheduledSince('videoask', 'no-refresh-token')).toBeNull();
     expect(sandbox.stats.tokenRequests).toBe(0);
   });
+
+  it('takes out of the index a connection sealed with a key no longer configured, without calling the provider', async () => {
+    const otherKey = testEncryptionKey('gone-key');
+    const writer = new KvStore({ backend, cipher: new CredentialCipher([otherKey]), clock, prefix: 'lk:' });
+    await seedOAuthConnection(writer, sandbox, {
+      connectionId: 'sealed-elsewhere',
+      createdAt: clock.now(),
+      updatedAt: clock.now(),
+      expiresAt: clock.now() + HOUR,
+    });
+    clock.advance(2 * HOUR + 1);
+    expect(await startSweep().sweepNow()).toBe(1);
+    expect(await results()).toEqual({ skipped: 1 });
+    expect(await store.keepAlive.scheduledSince('videoask', 'sealed-elsewhere')).toBeNull();
+    expect(sandbox.stats.tokenRequests).toBe(0);
+  });
 });
 
 describe('keep-alive backfill at start (issue 11 part 6)', () => {
