@@ -161,6 +161,12 @@ type StreamEntry = [id: string, fields: string[] | null];
  * connection this log opens (on Cluster, a duplicate of the cluster client, which connects to the
  * nodes it needs, and reads that block for less than the command timeout).
  */
+/**
+ * A claim pass reads at most this many XAUTOCLAIM pages (each looks at up to 10 × COUNT pending
+ * entries), so a huge pending list costs a bounded pass; the next pass starts from the top again.
+ */
+const MAX_CLAIM_STEPS = 20;
+
 export class RedisEventLog implements EventLog {
   private readonly redis: Scripted;
   private readonly stream: string;
@@ -290,7 +296,6 @@ export class RedisEventLog implements EventLog {
     this.blocking.add(blocking);
     await waitForReady(blocking, 5000);
     let closed = false;
-    let claimCursor = '0-0';
     const deliveriesOf = (rows: StreamEntry[]): EventDelivery[] =>
       rows
         .filter((row): row is [string, string[]] => row[1] !== null)
@@ -320,15 +325,23 @@ export class RedisEventLog implements EventLog {
           throw new AppError('store_unavailable', 'The event log is unavailable', { cause: err });
         }
       },
+      // Every pass walks the pending list from its start: a cursor kept between passes would move
+      // past an entry that was not idle enough yet, leaving it until the walk came round again.
       claimStale: async (minIdleMs, count) => {
         if (closed) return [];
-        const [next, rows, deleted] = (await this.run(() =>
-          this.redis.xautoclaim(this.stream, WEBHOOK_GROUP, name, minIdleMs, claimCursor, 'COUNT', count),
-        )) as [string, StreamEntry[], string[]?];
-        claimCursor = next;
-        // Entries trimmed while pending cannot be delivered any more: nothing is left to acknowledge but the id.
-        if (deleted?.length) await this.run(() => this.redis.xack(this.stream, WEBHOOK_GROUP, ...deleted));
-        return deliveriesOf(rows);
+        const claimed: EventDelivery[] = [];
+        let cursor = '0-0';
+        for (let step = 0; step < MAX_CLAIM_STEPS && claimed.length < count; step++) {
+          const [next, rows, deleted] = (await this.run(() =>
+            this.redis.xautoclaim(this.stream, WEBHOOK_GROUP, name, minIdleMs, cursor, 'COUNT', count - claimed.length),
+          )) as [string, StreamEntry[], string[]?];
+          // Entries trimmed while pending cannot be delivered any more: nothing is left to acknowledge but the id.
+          if (deleted?.length) await this.run(() => this.redis.xack(this.stream, WEBHOOK_GROUP, ...deleted));
+          claimed.push(...deliveriesOf(rows));
+          if (next === '0-0') break;
+          cursor = next;
+        }
+        return claimed;
       },
       touch: async (entryIds) => {
         if (!entryIds.length || closed) return;

@@ -180,6 +180,26 @@ export function eventLogContract(
       }
     });
 
+    it('claims the oldest stale entry first on every pass, even after a pass that found none idle', async () => {
+      // A dead instance's entry first, then 30 the survivor holds for retries.
+      const dead = await store.eventLog.consumer('dead');
+      const survivor = await store.eventLog.consumer('survivor');
+      try {
+        const [orphan] = await appendMany(1, { connectionId: 'orphan' });
+        await appendMany(15, { connectionId: 'held-a' });
+        await appendMany(15, { connectionId: 'held-b' });
+        expect((await dead.read(1, 10)).map((d) => d.event.id)).toEqual([orphan!.id]);
+        expect(await survivor.read(30, 10)).toHaveLength(30);
+        // A pass before the orphan is idle enough finds nothing; it must not move past the orphan.
+        expect(await survivor.claimStale(60_000, 1)).toEqual([]);
+        const claimed = await survivor.claimStale(0, 1);
+        expect(claimed.map((d) => d.event.id)).toEqual([orphan!.id]);
+      } finally {
+        await dead.close();
+        await survivor.close();
+      }
+    });
+
     it('wakes a blocked read when an event is appended, and close() ends a blocked read', async () => {
       const consumer = await store.eventLog.consumer('waiting');
       const reading = consumer.read(10, 10_000);
