@@ -5,13 +5,13 @@ import { freePort } from '../helpers/latchkey-process';
 import { descendantsOf, isAlive, spawnNpm, temporaryPackage, type NpmProcess } from '../helpers/npm-process';
 
 /**
- * The README as a newcomer reads it: every command of its `sh` blocks, in the README's order,
- * runs as written against `npm run demo` (started through npm, in a throw-away package folder),
- * in one bash session, so the variables one block exports are there for the next. A command
- * followed by `# → …` must print that (whitespace collapsed, `…` standing for anything); a
- * command without one must exit 0 and print none of Latchkey's error bodies. A line
- * `[VAR=value …] npm run demo` (re)starts the demo with those variables, as a user would after
- * Ctrl-C.
+ * The README as a newcomer reads it: every command of its `sh` and `bash` blocks, in the
+ * README's order, runs as written against `npm run demo` (started through npm, in a throw-away
+ * package folder), in one bash session in that folder, so the variables one block exports are
+ * there for the next. A command followed by `# → …` must print that (whitespace collapsed, `…`
+ * standing for anything); a command without one must exit 0 and print none of Latchkey's error
+ * bodies. A line `[VAR=value …] npm run demo` (re)starts the demo with those variables, as a user
+ * would after Ctrl-C.
  *
  * The one liberty taken: the demo listens on free ports rather than 3000 and 4010 (other tests
  * run at the same time), so `http://localhost:3000` and `http://127.0.0.1:4010` are replaced by
@@ -46,7 +46,7 @@ interface Command {
   expected?: string;
 }
 
-/** The commands of every ```sh block (indented ones too, as in a list item), in order. */
+/** The commands of every ```sh and ```bash block (indented ones too, as in a list item), in order. */
 function readmeCommands(markdown: string): Command[] {
   const commands: Command[] = [];
   const lines = markdown.split('\n');
@@ -56,7 +56,7 @@ function readmeCommands(markdown: string): Command[] {
     const fence = /^(\s*)```(\w*)\s*$/.exec(raw);
     if (fence) {
       if (indent !== undefined) indent = pending = undefined;
-      else if (fence[2] === 'sh') indent = fence[1]!;
+      else if (fence[2] === 'sh' || fence[2] === 'bash') indent = fence[1]!;
       return;
     }
     if (indent === undefined) return;
@@ -92,12 +92,13 @@ class Shell {
   private stderr = '';
   private wake?: () => void;
 
-  constructor() {
+  /** `cwd`: where a user runs them, the package folder (a command may write its `.env`). */
+  constructor(cwd: string) {
     // Nothing from this process's environment that curl or a README variable would pick up.
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([n]) => !/^(LATCHKEY|KEY|SANDBOX|.*_proxy|.*_PROXY)$/.test(n)),
     );
-    this.child = spawn('bash', ['--noprofile', '--norc'], { env, stdio: 'pipe' });
+    this.child = spawn('bash', ['--noprofile', '--norc'], { cwd, env, stdio: 'pipe' });
     this.child.stdout.on('data', (c: Buffer) => this.take('stdout', c));
     this.child.stderr.on('data', (c: Buffer) => this.take('stderr', c));
   }
@@ -181,7 +182,7 @@ describe('the README, run as written against npm run demo', () => {
 
   beforeAll(() => {
     pkg = temporaryPackage({ link: ['src', 'node_modules', 'public', 'tsconfig.json'] });
-    shell = new Shell();
+    shell = new Shell(pkg.dir);
   });
   afterAll(async () => {
     shell.close();
