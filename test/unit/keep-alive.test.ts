@@ -1,6 +1,11 @@
 import axios from 'axios';
 import { createCredentialSource } from '../../src/client';
-import { keepAliveBackfillPlan, startKeepAlive, type KeepAliveSweep } from '../../src/client/keep-alive';
+import {
+  keepAliveBackfillPlan,
+  registerKeepAliveGauge,
+  startKeepAlive,
+  type KeepAliveSweep,
+} from '../../src/client/keep-alive';
 import type { KeepAliveRefresher } from '../../src/client/types';
 import { FakeClock } from '../../src/clock';
 import { parseConfig } from '../../src/config';
@@ -78,6 +83,18 @@ describe('keep-alive sweep', () => {
     });
   const results = async () =>
     Object.fromEntries((await metrics.keepAliveRefreshes.get()).values.map((v) => [v.labels.result, v.value]));
+
+  it('reports the connections due and not yet taken as latchkey_keepalive_due, read from the index', async () => {
+    registerKeepAliveGauge(metrics.registry, { store, providers, clock });
+    const due = async () => (await metrics.registry.getSingleMetric('latchkey_keepalive_due')!.get()).values[0]!.value;
+    await seed('one');
+    await seed('two');
+    expect(await due()).toBe(0);
+    clock.advance(2 * HOUR + 1);
+    expect(await due()).toBe(2);
+    expect(await startSweep().sweepNow()).toBe(2);
+    expect(await due()).toBe(0);
+  });
 
   it('tries a failed refresh again after the retry delay, not at the next look, and keeps the connection active', async () => {
     await seed('flaky');
