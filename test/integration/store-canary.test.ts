@@ -111,7 +111,18 @@ describe('Redis holds nothing a reader could use', () => {
       const dump = await dumpRedis(raw, await keysUnder(raw, prefix));
       // Every kind of record is there, so the search below looks where the secrets would be.
       const kinds = new Set(dump.map(([k]) => k.slice(prefix.length).split(':')[0]));
-      expect([...kinds].sort()).toEqual(['bs', 'conn', 'connections', 'cs', 'events', 'fs', 'idx', 'ka', 'rl', '{events}']);
+      expect([...kinds].sort()).toEqual([
+        'bs',
+        'conn',
+        'connections',
+        'cs',
+        'events',
+        'fs',
+        'idx',
+        'ka',
+        'rl',
+        '{events}',
+      ]);
       expect(dump.filter(([k]) => k.startsWith(`${prefix}fs:`))).toHaveLength(1);
       expect(dump.filter(([k]) => k.startsWith(`${prefix}bs:`)).length).toBeGreaterThanOrEqual(4);
       expect(dump.filter(([k]) => k.startsWith(`${prefix}cs:`))).toHaveLength(2);
