@@ -158,7 +158,8 @@ export function keepAliveContract(get: () => KeepAliveContractStore): void {
         const planned: string[] = [];
         const first = await store.keepAlive.backfillStep(5, plan(planned));
         expect(first.passDone).toBe(false);
-        expect(planned.length).toBeLessThanOrEqual(5);
+        // About the batch, not all 13: SSCAN's COUNT is a hint (a hash bucket's members come together).
+        expect(planned.length).toBeLessThanOrEqual(2 * 5);
         await runToEnd(store, 5, planned);
         // Every old one once, the new one too (its entry is kept: only one without one gets the plan's).
         expect(new Set(planned).size).toBe(planned.length);
