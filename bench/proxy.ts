@@ -216,7 +216,7 @@ async function main(): Promise<void> {
       '',
     ],
     [
-      'peak RSS vs the floor (both include ~37 MB of tsx)',
+      'peak RSS vs the floor',
       `${mb(lk.maxRssBytes)} / ${mb(floor.maxRssBytes)} = ${fmt(ratio(lk.maxRssBytes, floor.maxRssBytes))}×`,
       '≤ 1.4×',
       ok(lk.maxRssBytes <= 1.4 * floor.maxRssBytes),

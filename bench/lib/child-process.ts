@@ -32,8 +32,8 @@ export function benchBuild(): string {
 
 /**
  * What a server child reports: CPU time used so far (µs), and the largest resident set size
- * sampled (every 50 ms) since it was first asked — the start-up peak of loading TypeScript
- * through tsx is left out, the load is not.
+ * sampled (every 50 ms) since it was first asked — the start-up peak of loading the code is
+ * left out, the load is not.
  */
 export interface Usage {
   cpuMicros: number;
