@@ -1,9 +1,9 @@
 import { FakeClock } from '../../src/clock';
 import { CredentialCipher } from '../../src/store';
 import { startIndexBackfill } from '../../src/store/index-backfill';
-import { createKeys } from '../../src/store/keys';
 import { KvStore } from '../../src/store/kv-store';
 import { MemoryBackend } from '../../src/store/memory-backend';
+import { writeFirstReleaseConnection } from '../helpers/first-release';
 import { testEncryptionKey } from '../helpers/keys';
 
 /** The start-up backfill of the listing index (issue 11 part 6) on a store the first release wrote. */
@@ -17,35 +17,14 @@ describe('listing index backfill at start', () => {
 
   beforeEach(async () => {
     backend = new MemoryBackend(clock);
-    const keys = createKeys('lk:');
     for (let i = 0; i < 25; i++) {
-      const [provider, connectionId] = ['webinargeek', `old-${String(i).padStart(2, '0')}`];
       const status = i % 5 === 0 ? 'reauth_required' : 'active';
-      const data = {
-        provider,
-        connectionId,
+      await writeFirstReleaseConnection(backend, 'lk:', {
+        provider: 'webinargeek',
+        connectionId: `old-${String(i).padStart(2, '0')}`,
         authMode: 'api_key',
         status,
-        scopes: [],
-        expiresAt: null,
-        createdAt: 1,
-        updatedAt: 1,
-        lastRefreshedAt: null,
-        account: null,
-        secrets: 'x',
-      };
-      await backend.writeConnection({
-        mainKey: keys.connection(provider, connectionId),
-        accessKey: keys.accessToken(provider, connectionId),
-        expectedVersion: null,
-        minVersion: 1,
-        data: JSON.stringify(data),
-        mainTtlMs: null,
-        access: null,
-        accessTtlMs: null,
-        notice: { channel: keys.connectionChanges(), message: `${provider}:${connectionId}` },
       });
-      await backend.addMember(keys.connectionIndex(), `${provider}:${connectionId}`);
     }
   });
 
