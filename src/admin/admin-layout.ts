@@ -36,6 +36,14 @@ export function connectionPath(provider: string, connectionId: string): string {
   return `/connections/${encodeURIComponent(provider)}/${encodeURIComponent(connectionId)}`;
 }
 
+/** `?name=value&…` of the values given (empty ones left out), or '' when none is. */
+export function queryString(values: Record<string, string | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(values)) if (value) params.set(name, value);
+  const query = params.toString();
+  return query ? `?${query}` : '';
+}
+
 /** One `<option>` of a filter's `<select>`, selected when it is the filter's value ('' for none). */
 export function selectOption(value: string, label: string, selected: string | undefined): string {
   return `<option value="${escapeHtml(value)}"${value === (selected ?? '') ? ' selected' : ''}>${escapeHtml(label)}</option>`;

@@ -12,6 +12,7 @@ import {
   timeCell,
   type AdminFrame,
   type Notice,
+  queryString,
 } from './admin-layout';
 import { eventTable } from './ops-pages';
 
@@ -39,13 +40,7 @@ export interface ConnectionListModel {
 
 /** `?q=…&provider=…&status=…[&cursor=…]`, the filter's query (empty values left out). */
 export function filterQuery(filter: ConnectionFilter, cursor?: string): string {
-  const params = new URLSearchParams();
-  if (filter.q) params.set('q', filter.q);
-  if (filter.provider) params.set('provider', filter.provider);
-  if (filter.status) params.set('status', filter.status);
-  if (cursor) params.set('cursor', cursor);
-  const query = params.toString();
-  return query ? `?${query}` : '';
+  return queryString({ q: filter.q, provider: filter.provider, status: filter.status, cursor });
 }
 
 function countSummary(frame: AdminFrame, counts: ConnectionCount[], filter: ConnectionFilter): string {

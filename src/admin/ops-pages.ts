@@ -13,6 +13,7 @@ import {
   timeCell,
   type AdminFrame,
   type Notice,
+  queryString,
 } from './admin-layout';
 
 /** The console's pages about the log and the set-up: the event feed, webhook deliveries, providers. */
@@ -64,13 +65,7 @@ export interface EventFeedModel {
 }
 
 function eventQuery(filter: EventFilter, cursor?: string): string {
-  const params = new URLSearchParams();
-  if (filter.provider) params.set('provider', filter.provider);
-  if (filter.connectionId) params.set('connection_id', filter.connectionId);
-  if (filter.type) params.set('type', filter.type);
-  if (cursor) params.set('cursor', cursor);
-  const q = params.toString();
-  return q ? `?${q}` : '';
+  return queryString({ provider: filter.provider, connection_id: filter.connectionId, type: filter.type, cursor });
 }
 
 export function renderEventFeed(frame: AdminFrame, model: EventFeedModel): string {
