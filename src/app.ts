@@ -243,7 +243,8 @@ export function createApp(deps: AppDeps): LatchkeyApp {
   app.use(providerRoutes({ providers }));
 
   const session = sessionMiddleware(config, store);
-  app.use(['/', ...BROWSER_PATHS], securityHeaders(config));
+  // Every route from here on is a browser's: pages, /connect.js, /assets/*, and the 404 answer.
+  app.use(securityHeaders(config));
   app.use(
     BROWSER_PATHS,
     rateLimitMiddleware(browserLimiter, (req) => browserRateKey(req.ip)),

@@ -206,6 +206,17 @@ describe('security headers on browser routes', () => {
     expect(script.headers['cross-origin-resource-policy']).toBe('cross-origin');
   });
 
+  it('puts the headers on /connect.js and /assets/* too (no sniffing, no framing), not only on pages', async () => {
+    h = await startHarness({ store: 'memory' });
+    for (const path of ['/connect.js', '/assets/latchkey.css']) {
+      const res = await supertest(h.app).get(path);
+      expect({ path, status: res.status }).toEqual({ path, status: 200 });
+      expect({ path, nosniff: res.headers['x-content-type-options'] }).toEqual({ path, nosniff: 'nosniff' });
+      expect({ path, frame: res.headers['x-frame-options'] }).toEqual({ path, frame: 'DENY' });
+      expect(directives(res.headers['content-security-policy'] ?? '').get('default-src')).toEqual(["'self'"]);
+    }
+  });
+
   it('adds HSTS and upgrade-insecure-requests when PUBLIC_URL is https', async () => {
     h = await startHarness({ store: 'memory', env: { PUBLIC_URL: 'https://latchkey.example.com' } });
     const page = await supertest(h.app).get('/');
