@@ -30,9 +30,15 @@ export function createKeepAliveKeys(prefix: string) {
 
 export type KeepAliveKeys = ReturnType<typeof createKeepAliveKeys>;
 
-/** The time a connection's keep-alive counts from: its last refresh, or (never refreshed) its connect. */
-export function keepAliveSince(info: Pick<ConnectionInfo, 'lastRefreshedAt' | 'updatedAt'>): number {
-  return info.lastRefreshedAt ?? info.updatedAt;
+/**
+ * The time a connection's keep-alive counts from: its last refresh, or (never refreshed) its
+ * creation. Not `updatedAt`: a PATCH of metadata moves that without using the grant, and would
+ * postpone the keep-alive for as long as PATCHes keep coming. A reconnect keeps the first
+ * `createdAt`, so an old connection reconnected is refreshed once soon after: one token request
+ * too many, never one too few.
+ */
+export function keepAliveSince(info: Pick<ConnectionInfo, 'lastRefreshedAt' | 'createdAt'>): number {
+  return info.lastRefreshedAt ?? info.createdAt;
 }
 
 /** The medium: Redis sorted sets and a hash, or their in-memory twins. */

@@ -36,7 +36,7 @@ export function keepAliveContract(get: () => KeepAliveContractStore): void {
       status: 'active',
       scopes: [],
       expiresAt: clock.now() + HOUR,
-      createdAt: clock.now() - 10 * HOUR,
+      createdAt: clock.now(),
       updatedAt: clock.now(),
       lastRefreshedAt: null,
       account: null,
@@ -114,16 +114,25 @@ export function keepAliveContract(get: () => KeepAliveContractStore): void {
       expect(claimed.sort()).toEqual(ids);
     });
 
-    it('is written again by every write: a refresh moves the due time, a reconnect restarts it', async () => {
+    it('is written again by every write: a refresh moves the due time, a metadata change does not', async () => {
       const saved = await store.saveConnection(input('moved', { lastRefreshedAt: clock.now() - 5 * HOUR }));
       await store.keepAlive.claimDue('videoask', clock.now(), clock.now() + 60_000, 10);
       clock.advance(1000);
       const { version, ...rest } = saved;
-      await store.updateConnection({ ...rest, lastRefreshedAt: clock.now(), updatedAt: clock.now() }, version);
-      expect(await since('moved')).toBe(clock.now());
+      const refreshedAt = clock.now();
+      const refreshed = await store.updateConnection(
+        { ...rest, lastRefreshedAt: refreshedAt, updatedAt: refreshedAt },
+        version,
+      );
+      expect(await since('moved')).toBe(refreshedAt);
+      // A PATCH of metadata moves updatedAt, not the grant: the keep-alive is not postponed.
       clock.advance(1000);
-      await store.saveConnection(input('moved', { updatedAt: clock.now() }));
-      expect(await since('moved')).toBe(clock.now());
+      const { version: v2, ...patched } = refreshed!;
+      await store.updateConnection({ ...patched, metadata: { note: 'x' }, updatedAt: clock.now() }, v2);
+      expect(await since('moved')).toBe(refreshedAt);
+      // Never refreshed: it counts from its creation, whatever updatedAt says.
+      await store.saveConnection(input('never', { createdAt: clock.now() - 3 * HOUR, updatedAt: clock.now() }));
+      expect(await since('never')).toBe(clock.now() - 3 * HOUR);
     });
 
     describe('backfill of connections written by the first release', () => {

@@ -185,6 +185,7 @@ describe('keep-alive backfill at start (issue 11 part 6)', () => {
     writeFirstReleaseConnection(backend, 'lk:', {
       provider: 'videoask',
       connectionId,
+      createdAt: clock.now() - idleHours * HOUR,
       updatedAt: clock.now() - idleHours * HOUR,
     });
 
