@@ -1,6 +1,4 @@
 import axios from 'axios';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createApp, type LatchkeyApp } from '../../src/app';
 import { createCredentialSource } from '../../src/client';
 import { FakeClock } from '../../src/clock';
@@ -15,6 +13,7 @@ import { encryptionKeyEnv, testEncryptionKey } from '../helpers/keys';
 import { waitUntil } from '../helpers/latchkey-process';
 import { deleteUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { seedOAuthConnection } from '../helpers/seed';
+import { startWebhookReceiver } from '../helpers/webhook-receiver';
 
 const HOUR = 3600_000;
 const KEY = encryptionKeyEnv(testEncryptionKey());
@@ -85,34 +84,6 @@ async function moreSweeps(instances: Instance[], n: number): Promise<void> {
     const now = await Promise.all(instances.map((i) => counter(i.metrics, 'keepAliveSweeps')));
     return now.every((count, i) => count >= before[i]! + n);
   });
-}
-
-interface Receiver {
-  url: string;
-  received: Array<{ body: { type: string; connection_id: string }; headers: IncomingHttpHeaders }>;
-  close(): Promise<void>;
-}
-
-async function startReceiver(): Promise<Receiver> {
-  const received: Receiver['received'] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ body: JSON.parse(Buffer.concat(chunks).toString()), headers: req.headers });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    received,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
 }
 
 describe('idle keep-alive (issue 11 part 3)', () => {
@@ -213,7 +184,7 @@ describe('idle keep-alive (issue 11 part 3)', () => {
   });
 
   it('turns a grant revoked at the provider into reauth_required, with its event and webhook, before any call', async () => {
-    const receiver = await startReceiver();
+    const receiver = await startWebhookReceiver();
     try {
       const a = await open({ env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET } });
       const seeded = await seed(a.store, 'revoked');
@@ -231,9 +202,9 @@ describe('idle keep-alive (issue 11 part 3)', () => {
       clock.advance(HOUR + 1000);
 
       await waitUntil(async () => (await a.store.getConnection('videoask', 'revoked'))?.status === 'reauth_required');
-      await waitUntil(() => receiver.received.some((r) => r.body.type === 'connection.reauth_required'));
-      const hook = receiver.received.find((r) => r.body.type === 'connection.reauth_required')!;
-      expect(hook.body).toMatchObject({ provider: 'videoask', connection_id: 'revoked' });
+      await waitUntil(() => receiver.received.some((r) => JSON.parse(r.raw).type === 'connection.reauth_required'));
+      const hook = receiver.received.find((r) => JSON.parse(r.raw).type === 'connection.reauth_required')!;
+      expect(JSON.parse(hook.raw)).toMatchObject({ provider: 'videoask', connection_id: 'revoked' });
       expect(hook.headers['webhook-id']).toEqual(expect.any(String));
       await waitUntil(async () => (await counter(a.metrics, 'keepAliveRefreshes')) > 0);
       expect(await counter(a.metrics, 'keepAliveRefreshes', 'reauth_required')).toBe(1);

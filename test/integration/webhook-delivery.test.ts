@@ -1,6 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { FakeClock } from '../../src/clock';
 import { startWebhookDelivery, type DeliveryResult, type WebhookDelivery } from '../../src/client/webhook-delivery';
 import { verifyWebhookSignature } from '../../src/client';
@@ -13,6 +12,7 @@ import { startHarness } from '../helpers/harness';
 import { testEncryptionKey } from '../helpers/keys';
 import { startLatchkeyProcess, waitUntil } from '../helpers/latchkey-process';
 import { deleteUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver';
 
 /**
  * Webhooks delivered from the event log at least once (CONTRACT "Events and webhooks"): a
@@ -21,49 +21,6 @@ import { deleteUnder, rawRedis, TEST_REDIS_URL, uniquePrefix } from '../helpers/
  */
 
 const SECRETS = ['new-webhook-secret-0123456789', 'old-webhook-secret-0123456789'];
-
-interface Received {
-  raw: string;
-  headers: IncomingHttpHeaders;
-  status: number;
-}
-
-interface Receiver {
-  url: string;
-  received: Received[];
-  /** What to answer; 0 holds the request open (a receiver that hangs). */
-  status: number;
-  /** Ids answered with a 2xx. */
-  delivered(): Set<string>;
-  close(): Promise<void>;
-}
-
-async function startReceiver(status: number): Promise<Receiver> {
-  const held: ServerResponse[] = [];
-  const receiver = { received: [] as Received[], status } as Receiver;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const answer = receiver.status;
-      receiver.received.push({ raw: Buffer.concat(chunks).toString(), headers: req.headers, status: answer });
-      if (answer === 0) held.push(res);
-      else res.writeHead(answer).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-  receiver.delivered = () =>
-    new Set(
-      receiver.received.filter((r) => r.status >= 200 && r.status < 300).map((r) => r.headers['webhook-id'] as string),
-    );
-  receiver.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
-  return receiver;
-}
 
 /** A Standard Webhooks check, written here from the spec: `v1,<base64 HMAC-SHA256(id.timestamp.body)>`. */
 function standardWebhookValid(secret: string, headers: IncomingHttpHeaders, raw: string, nowSeconds: number): boolean {
@@ -124,7 +81,7 @@ async function openStore(kind: 'redis' | 'memory', clock: FakeClock, prefix = un
 describe.each(['redis', 'memory'] as const)('webhooks from the %s event log', (kind) => {
   let clock: FakeClock;
   let opened: Opened;
-  let receiver: Receiver;
+  let receiver: WebhookReceiver;
   let delivery: WebhookDelivery | undefined;
   let results: DeliveryResult[];
 
@@ -160,7 +117,7 @@ describe.each(['redis', 'memory'] as const)('webhooks from the %s event log', (k
   };
 
   it('delivers every event once a receiver that was down comes back, signed both ways with each secret', async () => {
-    receiver = await startReceiver(503);
+    receiver = await startWebhookReceiver(503);
     await joined();
     delivery = deliver();
     const appended: LoggedEvent[] = [];
@@ -200,7 +157,7 @@ describe.each(['redis', 'memory'] as const)('webhooks from the %s event log', (k
   });
 
   it('marks a delivery dead after the max age (fake clock), and a retry of it delivers the same event id', async () => {
-    receiver = await startReceiver(500);
+    receiver = await startWebhookReceiver(500);
     await joined();
     delivery = deliver();
     const doomed = await opened.store.eventLog.append(event(clock, { type: 'connection.reauth_required' }));
@@ -220,7 +177,7 @@ describe.each(['redis', 'memory'] as const)('webhooks from the %s event log', (k
   });
 
   it('on close, acknowledges nothing the receiver did not answer, and another instance delivers it', async () => {
-    receiver = await startReceiver(0);
+    receiver = await startWebhookReceiver(0);
     await joined();
     delivery = deliver({ closeGraceMs: 100 });
     const hung = await opened.store.eventLog.append(event(clock));
@@ -240,7 +197,7 @@ describe('a delivering process killed with SIGKILL', () => {
   it('loses no event: another instance claims what it held and delivers it', async () => {
     const h = await startHarness();
     const clock = new FakeClock(Date.now());
-    const receiver = await startReceiver(0);
+    const receiver = await startWebhookReceiver(0);
     const child = await startLatchkeyProcess({
       sandboxUrl: h.sandboxUrl,
       prefix: h.prefix,
