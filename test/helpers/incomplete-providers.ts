@@ -14,6 +14,19 @@ export function brokenProviderEntry(sandboxUrl: string): Record<string, unknown>
   };
 }
 
+/** Its API URL takes `{metadata.site}`, captured from the token response's `site`. */
+export function sitedProviderEntry(sandboxUrl: string): Record<string, unknown> {
+  return {
+    id: 'sited',
+    displayName: 'Sited',
+    authMode: 'oauth2',
+    authorizationUrl: `${sandboxUrl}/authorize`,
+    tokenUrl: `${sandboxUrl}/oauth/token`,
+    apiBaseUrl: `${sandboxUrl}/echo/t/{metadata.site}`,
+    tokenResponseMetadata: { site: 'site' },
+  };
+}
+
 /**
  * Two sandbox providers whose connections come out incomplete (issue 10 part 2): `broken`,
  * VideoAsk-like, whose post-connect call fails (the sandbox answers 503), so its
@@ -30,18 +43,7 @@ export const incompleteProviders: Pick<HarnessOptions, 'env' | 'providerSources'
   providerSources: (sandboxUrl) => [
     {
       source: 'test providers',
-      entries: [
-        brokenProviderEntry(sandboxUrl),
-        {
-          id: 'sited',
-          displayName: 'Sited',
-          authMode: 'oauth2',
-          authorizationUrl: `${sandboxUrl}/authorize`,
-          tokenUrl: `${sandboxUrl}/oauth/token`,
-          apiBaseUrl: `${sandboxUrl}/echo/t/{metadata.site}`,
-          tokenResponseMetadata: { site: 'site' },
-        },
-      ],
+      entries: [brokenProviderEntry(sandboxUrl), sitedProviderEntry(sandboxUrl)],
     },
   ],
 };

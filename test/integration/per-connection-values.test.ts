@@ -7,7 +7,7 @@ import { KvStore } from '../../src/store/kv-store';
 import { RedisBackend } from '../../src/store/redis-backend';
 import { createRedisClient } from '../../src/store/redis-client';
 import { callbackPath, connectVideoAsk, consent, startHarness, TEST_API_KEY, type Harness } from '../helpers/harness';
-import { brokenProviderEntry } from '../helpers/incomplete-providers';
+import { brokenProviderEntry, sitedProviderEntry } from '../helpers/incomplete-providers';
 import { apiAuth, apiRequestsOf, listen, rawRequest, type Listening } from '../helpers/proxy-harness';
 import { TEST_REDIS_URL } from '../helpers/redis';
 import { feedName } from '../helpers/redis-feed';
@@ -184,17 +184,7 @@ describe('metadata changes reach every instance', () => {
       providerSources: (sandboxUrl) => [
         {
           source: 'test providers',
-          entries: [
-            {
-              id: 'sited',
-              displayName: 'Sited',
-              authMode: 'oauth2',
-              authorizationUrl: `${sandboxUrl}/authorize`,
-              tokenUrl: `${sandboxUrl}/oauth/token`,
-              apiBaseUrl: `${sandboxUrl}/echo/t/{metadata.site}`,
-              tokenResponseMetadata: { site: 'site' },
-            },
-          ],
+          entries: [sitedProviderEntry(sandboxUrl)],
         },
       ],
     });
