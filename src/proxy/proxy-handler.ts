@@ -8,7 +8,7 @@ import { serviceRateKey, type RateLimiter } from '../guards/rate-limit';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { Provider, ProviderRegistry } from '../providers/registry';
-import { pathWithQueryNames, requestIdOfAnswer, type AccessLog, type AccessLogSide } from '../wire/access-log';
+import { pathWithQueryNames, REQUEST_ID_HEADER, type AccessLog, type AccessLogSide } from '../wire/access-log';
 import { reportError } from '../wire/error-report';
 import { writeError } from '../wire/error-response';
 import { KeyConcurrency } from './concurrency';
@@ -67,6 +67,8 @@ export function isProxyTarget(url: string | undefined): boolean {
 const ACCESS_LOG_SIDE: AccessLogSide = {
   urlOf: (req) => pathWithQueryNames(req.url ?? ''),
   routeOf: () => PROXY_ROUTE,
+  // Written with each answer's own headers: a relayed answer is then one writeHead, Node's fast path.
+  setsIdHeader: false,
 };
 /** Bounds of the memo of resolved targets, per provider. */
 const MEMO_ENTRIES = 1000;
@@ -112,8 +114,8 @@ function mustCloseAfter(req: IncomingMessage, bodyLimitBytes: number): boolean {
 }
 
 /** Sends a held 401 as the provider gave it (its length recomputed: the held body may be cut short). */
-function replayHeld(res: ServerResponse, held: HeldResponse): void {
-  const headers = filterResponseHeaders(held.headers);
+function replayHeld(res: ServerResponse, held: HeldResponse, reqId: string): void {
+  const headers = filterResponseHeaders(held.headers, reqId);
   headers['content-length'] = held.body.length;
   res.writeHead(held.statusCode, headers);
   res.end(held.body);
@@ -163,7 +165,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     return target;
   };
 
-  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+  const fail = (req: IncomingMessage, res: ServerResponse, reqId: string, err: unknown) => {
     if (err instanceof CallerAbortedError) {
       res.destroy();
       return;
@@ -171,12 +173,13 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     const error = toAppError(err);
     const url = req.url ?? '';
     reportError(deps.logger, error, {
-      reqId: requestIdOfAnswer(res),
+      reqId,
       method: req.method,
       path: url.split('?')[0]!,
       provider: providerOf(url),
       apiKey: deps.authenticate.identityOf(req)?.name,
     });
+    if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, reqId);
     writeError(res, error, { close: mustCloseAfter(req, deps.bodyLimitBytes) });
   };
 
@@ -222,6 +225,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
           retries,
           logger: deps.logger,
           provider: provider.id,
+          reqId,
           onHeaders: (status) =>
             deps.metrics.upstreamDuration.observe(
               { provider: provider.id, status: String(status) },
@@ -238,13 +242,13 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
       if (outcome.kind === 'unauthorized') {
         const fresh = await deps.credentials.afterUnauthorized(provider, connectionId, credential, reqId);
         if (!fresh) {
-          replayHeld(res, outcome.held);
+          replayHeld(res, outcome.held, reqId);
           return;
         }
         outcome = await sendWithRetries(send, fresh, false, retries, deadline, res);
       }
       // A retry that could not be made in time: the provider's last answer is the caller's.
-      if (outcome.kind === 'retryable') replayHeld(res, outcome.held);
+      if (outcome.kind === 'retryable') replayHeld(res, outcome.held, reqId);
       else if (outcome.kind === 'failed') throw upstreamFailure(outcome.error);
       else if (outcome.kind === 'broken') throw brokenAnswer(outcome.error);
     } finally {
@@ -273,7 +277,7 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
           concurrency.release(identity.name);
         }
       })
-      .catch((err: unknown) => fail(req, res, err));
+      .catch((err: unknown) => fail(req, res, reqId, err));
   };
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { AuthHeader } from '../client/types';
+import { REQUEST_ID_HEADER } from '../wire/access-log';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, so a proxy never
@@ -151,16 +152,27 @@ export function buildUpstreamHeaders(
 }
 
 /**
- * The provider's response headers less the hop-by-hop ones (and those its `Connection`
- * lists), and less any `Latchkey-*`: a provider answer must never pass for Latchkey's own error.
+ * The headers of the answer relayed to the caller: the provider's, less the hop-by-hop ones (and
+ * those its `Connection` lists) and less any `Latchkey-*` (a provider answer must never pass for
+ * Latchkey's own error), with Latchkey's `X-Request-Id` in place of any the provider sent, so the
+ * id the caller sees is the one its log lines carry.
  */
-export function filterResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+export function filterResponseHeaders(headers: IncomingHttpHeaders, requestId: string): OutgoingHttpHeaders {
   const listed = connectionListed(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name) || name.startsWith('latchkey-')) continue;
+    if (
+      value === undefined ||
+      HOP_BY_HOP.has(name) ||
+      listed?.has(name) ||
+      name.startsWith('latchkey-') ||
+      name === 'x-request-id'
+    ) {
+      continue;
+    }
     out[name] = value;
   }
+  out[REQUEST_ID_HEADER] = requestId;
   return out;
 }

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../logger';
-import { markBrokenByUpstream, REQUEST_ID_HEADER } from '../wire/access-log';
+import { markBrokenByUpstream } from '../wire/access-log';
 import type { CallDeadline, DeadlineWatcher } from './deadline';
 import { CallerGoneError, DeadlineError, MalformedAnswerError } from './proxy-error';
 import { filterResponseHeaders } from './proxy-headers';
@@ -58,6 +58,8 @@ export interface UpstreamCall {
   /** For the line that says a caller was cut off for not reading. */
   logger: Logger;
   provider: string;
+  /** The call's request id: it goes out as `X-Request-Id` with the relayed answer. */
+  reqId: string;
 }
 
 /**
@@ -170,7 +172,7 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     const malformed = malformedAnswer(statusCode, headers, statusMessage);
     if (malformed) return controller.abort(new MalformedAnswerError(malformed));
     if (res.destroyed) return;
-    const relayed = filterResponseHeaders(headers);
+    const relayed = filterResponseHeaders(headers, call.reqId);
     try {
       if (statusMessage) res.writeHead(statusCode, statusMessage, relayed);
       else res.writeHead(statusCode, relayed);
@@ -249,7 +251,7 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     if (!isStalled(res)) return;
     // Named here: this timer runs in the context of whichever call opened the upstream socket.
     call.logger.warn(
-      { reqId: res.getHeader(REQUEST_ID_HEADER), provider: call.provider, stallMs: call.stallMs },
+      { reqId: call.reqId, provider: call.provider, stallMs: call.stallMs },
       'The caller stopped reading the answer: its connection is cut and the provider’s answer aborted',
     );
     // 'close' follows, and aborts the provider's answer if it is still coming.

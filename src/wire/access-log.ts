@@ -14,7 +14,7 @@ export function requestIdOf(header: string | string[] | undefined): string {
   return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
 }
 
-/** The id the access log gave the request `res` answers (see {@link createAccessLog}). */
+/** The id the access log gave the request `res` answers (see {@link createAccessLog}); the Express side's. */
 export function requestIdOfAnswer(res: ServerResponse): string | undefined {
   const id = res.getHeader(REQUEST_ID_HEADER);
   return typeof id === 'string' ? id : undefined;
@@ -37,6 +37,12 @@ export interface AccessLogSide {
   urlOf: (req: IncomingMessage) => string;
   /** The route pattern for the metric label, never the raw path (no ids in labels). */
   routeOf: (req: IncomingMessage) => string;
+  /**
+   * False when the side writes `X-Request-Id` itself, with the rest of each answer's headers (the
+   * proxy: a `setHeader` before `writeHead` would take Node's slow path of merging headers one
+   * by one on every call). True or absent: the access log sets it at once, on every answer.
+   */
+  setsIdHeader?: boolean;
 }
 
 /**
@@ -53,7 +59,7 @@ export function createAccessLog(deps: AccessLogDeps) {
   const { logger, metrics } = deps;
   return function start(req: IncomingMessage, res: ServerResponse, side: AccessLogSide): string {
     const reqId = requestIdOf(req.headers['x-request-id']);
-    res.setHeader(REQUEST_ID_HEADER, reqId);
+    if (side.setsIdHeader !== false) res.setHeader(REQUEST_ID_HEADER, reqId);
     const started = performance.now();
     const record = (status: number) => {
       const seconds = (performance.now() - started) / 1000;

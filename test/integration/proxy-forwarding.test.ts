@@ -39,6 +39,7 @@ describe('proxy: forwarding', () => {
           Upgrade: 'h2c',
           'Latchkey-Error': 'forged_by_provider',
           'X-Provider': 'kept',
+          'X-Request-Id': 'the-provider-own-id',
           'Content-Type': 'application/json',
         });
         res.end('{"ok":true}');
@@ -46,7 +47,11 @@ describe('proxy: forwarding', () => {
         res.writeHead(302, { Location: `${trap.url}/steal` });
         res.end();
       } else {
-        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+        res.writeHead(401, {
+          'Content-Type': 'application/json',
+          'WWW-Authenticate': 'Bearer error="invalid_token"',
+          'X-Request-Id': 'the-provider-own-id',
+        });
         res.end('{"detail":"Invalid token."}');
       }
     });
@@ -194,11 +199,13 @@ describe('proxy: forwarding', () => {
     await seedApiKeyConnection(h.store, 'odd-upstream', id, 'odd-key');
     const res = await rawRequest(latchkey.port, {
       path: '/proxy/odd-upstream/hop',
-      headers: { ...apiAuth, 'connection-id': id },
+      headers: { ...apiAuth, 'connection-id': id, 'x-request-id': 'hop-call-1' },
     });
     expect(res.status).toBe(200);
     expect(res.body).toBe('{"ok":true}');
     expect(res.headers['x-provider']).toBe('kept');
+    // Latchkey's request id, the one its log lines carry, in place of the provider's.
+    expect(res.headers['x-request-id']).toBe('hop-call-1');
     expect(res.headers['x-hop-secret']).toBeUndefined();
     expect(res.headers['proxy-authenticate']).toBeUndefined();
     expect(res.headers.trailer).toBeUndefined();
@@ -332,6 +339,7 @@ describe('proxy: forwarding', () => {
         body: 'the same body twice',
       });
       expect(res.status).toBe(401);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
       expect(res.body).toBe('{"detail":"Invalid token."}');
       expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
       expect(res.headers['latchkey-error']).toBeUndefined();

@@ -129,23 +129,32 @@ describe('buildUpstreamHeaders', () => {
 
 describe('filterResponseHeaders', () => {
   it('strips hop-by-hop headers, those named in Connection, and any Latchkey-* header', () => {
-    const out = filterResponseHeaders({
-      connection: 'close, x-hop',
-      'x-hop': '1',
-      'keep-alive': 'timeout=5',
-      'transfer-encoding': 'chunked',
-      'proxy-authenticate': 'Basic',
-      upgrade: 'h2c',
-      trailer: 'x',
-      'latchkey-error': 'forged',
-      'content-type': 'application/json',
-      'set-cookie': ['a=1', 'b=2'],
-      'x-ratelimit-remaining': '9',
-    });
+    const out = filterResponseHeaders(
+      {
+        connection: 'close, x-hop',
+        'x-hop': '1',
+        'keep-alive': 'timeout=5',
+        'transfer-encoding': 'chunked',
+        'proxy-authenticate': 'Basic',
+        upgrade: 'h2c',
+        trailer: 'x',
+        'latchkey-error': 'forged',
+        'content-type': 'application/json',
+        'set-cookie': ['a=1', 'b=2'],
+        'x-ratelimit-remaining': '9',
+      },
+      'req-1',
+    );
     expect(out).toEqual({
       'content-type': 'application/json',
       'set-cookie': ['a=1', 'b=2'],
       'x-ratelimit-remaining': '9',
+      'X-Request-Id': 'req-1',
     });
+  });
+
+  it('puts Latchkey’s request id in place of one the provider sent', () => {
+    const out = filterResponseHeaders({ 'x-request-id': 'provider-7', 'content-type': 'text/plain' }, 'req-2');
+    expect(out).toEqual({ 'content-type': 'text/plain', 'X-Request-Id': 'req-2' });
   });
 });
