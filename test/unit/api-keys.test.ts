@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,12 @@ import { authorize, canUseProvider } from '../../src/guards/access';
 import { ApiKeysError, createApiKeyAuthenticator, createApiKeyHolder } from '../../src/guards/api-keys';
 import { createFailedAttempts } from '../../src/guards/failed-attempts';
 import type { RateWindow } from '../../src/store';
+
+// `hash` counted (and still computed), to see which checks hash the presented key.
+jest.mock('node:crypto', () => {
+  const actual = jest.requireActual<typeof import('node:crypto')>('node:crypto');
+  return { ...actual, hash: jest.fn(actual.hash) };
+});
 
 const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -67,6 +74,58 @@ describe('the API key holder', () => {
     expect(() =>
       createApiKeyHolder({ connectorApiKeys: [], apiKeysFile: path, knownProvider: (id) => id === 'videoask' }),
     ).toThrow(/entry 1 \("a"\): field "providers" \(item 1\): "nope" is not a known provider/);
+  });
+});
+
+describe('the key check on a keep-alive connection', () => {
+  const connector = 'connector-key-0123456789';
+  it('hashes a header once per connection, and again for each other connection', () => {
+    const authenticate = createApiKeyAuthenticator(createApiKeyHolder({ connectorApiKeys: [connector] }));
+    const hashes = jest.mocked(crypto.hash);
+    hashes.mockClear();
+    const [socketA, socketB] = [{}, {}];
+    const first = authenticate(bearer(connector), socketA);
+    expect(authenticate(bearer(connector), socketA)).toBe(first);
+    expect(authenticate(bearer(connector), socketA)).toBe(first);
+    expect(hashes).toHaveBeenCalledTimes(1);
+    expect(authenticate(bearer(connector), socketB)).toEqual(first);
+    expect(hashes).toHaveBeenCalledTimes(2);
+    // Without a connection nothing is remembered.
+    authenticate(bearer(connector));
+    authenticate(bearer(connector));
+    expect(hashes).toHaveBeenCalledTimes(4);
+  });
+
+  it('checks any other header on that connection in full: a wrong key, a near miss, another valid key', () => {
+    const path = keysFile([{ name: 'b', sha256: sha256('key-b-0123456789'), access: 'read' }]);
+    const authenticate = createApiKeyAuthenticator(
+      createApiKeyHolder({ connectorApiKeys: [connector], apiKeysFile: path }),
+    );
+    const socket = {};
+    expect(authenticate(bearer(connector), socket).access).toBe('full');
+    for (const wrong of ['connector-key-0123456780', 'connector-key-012345678', 'connector-key-01234567890', '']) {
+      expect(() => authenticate(bearer(wrong), socket)).toThrow(AppError);
+    }
+    expect(() => authenticate({ authorization: `Basic ${connector}` }, socket)).toThrow(AppError);
+    expect(() => authenticate({}, socket)).toThrow(AppError);
+    expect(authenticate(bearer('key-b-0123456789'), socket)).toEqual({ name: 'b', access: 'read', providers: null });
+    expect(authenticate(bearer(connector), socket).access).toBe('full');
+  });
+
+  it('forgets what a connection remembered once the keys are reloaded', () => {
+    const path = keysFile([{ name: 'a', sha256: sha256('key-a-0123456789'), access: 'proxy' }]);
+    const holder = createApiKeyHolder({ connectorApiKeys: [], apiKeysFile: path });
+    const authenticate = createApiKeyAuthenticator(holder);
+    const socket = {};
+    expect(authenticate(bearer('key-a-0123456789'), socket).name).toBe('a');
+    writeFileSync(path, JSON.stringify([{ name: 'b', sha256: sha256('key-b-0123456789'), access: 'proxy' }]));
+    expect(holder.reload()).toMatchObject({ ok: true });
+    // The same connection, the same bytes: the revoked key is refused on its very next request.
+    expect(() => authenticate(bearer('key-a-0123456789'), socket)).toThrow(AppError);
+    // A reload to a key that hashes the same keeps it working, under its new name and access.
+    writeFileSync(path, JSON.stringify([{ name: 'a2', sha256: sha256('key-a-0123456789'), access: 'read' }]));
+    expect(holder.reload()).toMatchObject({ ok: true });
+    expect(authenticate(bearer('key-a-0123456789'), socket)).toEqual({ name: 'a2', access: 'read', providers: null });
   });
 });
 
