@@ -8,6 +8,9 @@ interface Series {
   count: number;
 }
 
+/** One label's values, each leading to the next label's level, or on the last label to its series. */
+type LabelLevel = Map<string, LabelLevel | Series>;
+
 export interface RequestHistogramOptions<L extends string> {
   name: string;
   help: string;
@@ -25,8 +28,8 @@ interface ExportedValue {
 
 /**
  * A Prometheus histogram for the per-request metrics, exposed exactly as prom-client's own
- * (`_bucket` with `le`, `_sum`, `_count`) on the same registry. Its `observe` is a Map lookup and
- * a bucket search: prom-client's validates every label, builds a closure and a hash string per
+ * (`_bucket` with `le`, `_sum`, `_count`) on the same registry. Its `observe` is a Map lookup per
+ * label and a bucket search: prom-client's validates every label, builds a closure and a hash string per
  * observation, which a proxied call paid twice (issue 13's profile). Scrapes do the rest.
  */
 export class RequestHistogram<L extends string> {
@@ -36,11 +39,15 @@ export class RequestHistogram<L extends string> {
   readonly help: string;
   private readonly labelNames: readonly L[];
   private readonly bounds: readonly number[];
-  private readonly series = new Map<string, Series>();
+  /** The series by their label values, one Map level per label name (no key string built per observation). */
+  private readonly tree: LabelLevel = new Map();
+  /** Every series, in the order first observed. */
+  private readonly series: Series[] = [];
 
   constructor(options: RequestHistogramOptions<L>) {
     this.name = options.name;
     this.help = options.help;
+    if (options.labelNames.length === 0) throw new Error(`${options.name}: a request histogram has at least one label`);
     this.labelNames = options.labelNames;
     this.bounds = [...options.buckets].sort((a, b) => a - b);
     // The registry formats whatever has `get()`; its types list only prom-client's own classes.
@@ -49,14 +56,23 @@ export class RequestHistogram<L extends string> {
 
   observe(labels: Record<L, string>, value: number): void {
     if (!Number.isFinite(value)) return;
-    let key = '';
-    for (const name of this.labelNames) key += `${labels[name]}\u0000`;
-    let series = this.series.get(key);
+    const { labelNames } = this;
+    let level = this.tree;
+    const last = labelNames.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = String(labels[labelNames[i]!]);
+      let next = level.get(v) as LabelLevel | undefined;
+      if (!next) level.set(v, (next = new Map()));
+      level = next;
+    }
+    const leaf = String(labels[labelNames[last]!]);
+    let series = level.get(leaf) as Series | undefined;
     if (!series) {
       const own: Record<string, string> = {};
-      for (const name of this.labelNames) own[name] = String(labels[name]);
+      for (const name of labelNames) own[name] = String(labels[name]);
       series = { labels: own, counts: new Float64Array(this.bounds.length), sum: 0, count: 0 };
-      this.series.set(key, series);
+      level.set(leaf, series);
+      this.series.push(series);
     }
     series.sum += value;
     series.count += 1;
@@ -68,7 +84,7 @@ export class RequestHistogram<L extends string> {
   async get() {
     const values: ExportedValue[] = [];
     const bucket = `${this.name}_bucket`;
-    for (const { labels, counts, sum, count } of this.series.values()) {
+    for (const { labels, counts, sum, count } of this.series) {
       let cumulative = 0;
       this.bounds.forEach((le, i) => {
         cumulative += counts[i]!;
@@ -82,7 +98,8 @@ export class RequestHistogram<L extends string> {
   }
 
   reset(): void {
-    this.series.clear();
+    this.tree.clear();
+    this.series.length = 0;
   }
 }
 
