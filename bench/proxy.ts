@@ -23,6 +23,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const SHORT_SECONDS = Math.max(2, Math.round(SECONDS * 0.6));
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const CONCURRENCY = 50;
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 const PATH = '/proxy/videoask/forms';
 /** The many-connections scenario: this many seeded connections, called at random. */
 const MANY = Number(process.env.BENCH_MANY_CONNECTIONS ?? 10_000);
@@ -72,7 +73,7 @@ async function measure(gen: Child, name: Contender, upstreamUrl: string, scenari
   // Warm-up: JIT, keep-alive sockets, caches.
   // With many connections, long enough that nearly every one is cached (steady state): the
   // misses of a cold start are not what the scenario measures.
-  await load(gen, { ...job, connections: CONCURRENCY, durationMs: scenario.connections ? 6000 : 1000 });
+  await load(gen, { ...job, connections: CONCURRENCY, durationMs: (scenario.connections ? 6 : WARMUP_SECONDS) * 1000 });
   const start0: Usage = await server.usage();
   const saturated = await load(gen, { ...job, connections: CONCURRENCY, durationMs: SECONDS * 1000 });
   const before: Usage = await server.usage();
