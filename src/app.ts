@@ -88,6 +88,12 @@ export interface LatchkeyApp {
    * A value that does not validate changes nothing; its problems are logged. Never throws.
    */
   reload(): void;
+  /**
+   * Resolves when this instance's first pass of the start-up backfills (listing index and
+   * keep-alive due times) is over, or it stopped. For tests and benchmarks that measure the
+   * steady state; nothing waits on it to serve.
+   */
+  readonly startupBackfill: Promise<void>;
 }
 
 /** Paths of the service API on the Express side, all behind the API key (the proxy checks its own). */
@@ -295,5 +301,6 @@ export function createApp(deps: AppDeps): LatchkeyApp {
         await outboxRecovery.close();
       })()),
     reload,
+    startupBackfill: backfill.firstPass,
   };
 }

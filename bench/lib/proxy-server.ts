@@ -72,6 +72,8 @@ async function latchkey(): Promise<{
     );
   }
   const app = createApp({ config, store, providers, logger: createLogger(config.logLevel) });
+  // The steady state is measured: the start-up pass over every connection is over first.
+  await app.startupBackfill;
   return {
     handler: app.handler,
     async close() {
