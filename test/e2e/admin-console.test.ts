@@ -35,7 +35,10 @@ describe('the operator console in a real browser', () => {
   async function signIn(page: Page): Promise<void> {
     await page.goto(`${suite.h.latchkeyUrl}/admin`);
     await page.waitForURL(`${suite.h.latchkeyUrl}/admin/sign-in`);
-    // The key field has the focus: typing and Enter are enough.
+    // The key field takes the focus by itself (autofocus, no script): typing and Enter are enough.
+    // The browser applies autofocus at its next rendering step after load, so wait for it; keys
+    // typed before then go nowhere.
+    await page.locator('#admin-key:focus').waitFor();
     await page.keyboard.type(ADMIN_KEY);
     await Promise.all([page.waitForURL(`${suite.h.latchkeyUrl}/admin`), page.keyboard.press('Enter')]);
   }
@@ -67,6 +70,7 @@ describe('the operator console in a real browser', () => {
     await screenshot(page, 'admin-01-sign-in');
 
     // A wrong key: the form again, with the message tied to the field.
+    await page.locator('#admin-key:focus').waitFor();
     await page.keyboard.type('not-the-console-key-0123456789');
     await Promise.all([page.waitForResponse((r) => r.url().endsWith('/admin/sign-in')), page.keyboard.press('Enter')]);
     await expect(page.locator('#admin-key-error').textContent()).resolves.toBe('That is not a console key.');
