@@ -1,6 +1,6 @@
 import { Child, type Usage } from './lib/child-process';
 import { BENCH_API_KEY } from './lib/constants';
-import type { LoadRequest, LoadResult } from './lib/load-generator';
+import type { InterleavedResult, LoadRequest, LoadResult, Target } from './lib/load-generator';
 
 /**
  * The proxy benchmark (issue 4): Latchkey's /proxy against what a team would hand-roll
@@ -14,7 +14,8 @@ import type { LoadRequest, LoadResult } from './lib/load-generator';
  *   which at saturation is mostly queueing: 50 requests in flight / throughput);
  * - paced: 50 connections sending RATE requests a second together, a load every contender
  *   sustains — CPU per request and p99, free of queueing and of saturation's batching;
- * - one connection — p50 latency, against calling the upstream directly just before.
+ * - one connection — p50 latency, against calling the upstream directly: the upstream and every
+ *   contender are called one request at a time in turn, so the host's drift hits all alike.
  *
  * The host is shared and its speed drifts by tens of per cent within a minute, so the contenders
  * are measured in rounds: every contender is started and warmed up first and stays up, idle
@@ -23,7 +24,7 @@ import type { LoadRequest, LoadResult } from './lib/load-generator';
  * against the target, beside the range of the rounds.
  *
  *   npx tsx bench/proxy.ts            (or: npm run bench -- proxy)
- *   BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_RATE=1000 BENCH_ONLY=floor,latchkey BENCH_LOG_LEVEL=info BENCH_CPU_PROF=/tmp/prof npx tsx bench/proxy.ts
+ *   BENCH_VERBOSE=1 (every round's figures) BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_RATE=1000 BENCH_ONLY=floor,latchkey BENCH_LOG_LEVEL=info BENCH_CPU_PROF=/tmp/prof npx tsx bench/proxy.ts
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const SHORT_SECONDS = Math.max(1, Math.round(SECONDS * 0.6));
@@ -43,7 +44,7 @@ interface Round {
   saturated: LoadResult;
   paced: LoadResult;
   single: LoadResult;
-  /** Calling the upstream directly at concurrency 1, just before: what `single` adds to. */
+  /** Calling the upstream directly at concurrency 1, interleaved with `single`: what it adds to. */
   direct: LoadResult;
   cpuMicrosPerRequest: number;
   /** At saturation: the figure the target is set on. */
@@ -90,15 +91,9 @@ async function open(gen: Child, name: Contender, upstreamUrl: string): Promise<R
   return { name, server, job, rounds: [], maxRssBytes: 0 };
 }
 
-async function measureRound(gen: Child, c: Running, upstreamUrl: string): Promise<void> {
+/** One round's saturated and paced runs of one contender; its `single` and `direct` come from measureSingles. */
+async function measureRound(gen: Child, c: Running): Promise<Omit<Round, 'single' | 'direct'>> {
   const { job, server } = c;
-  const direct = await load(gen, {
-    origin: upstreamUrl,
-    path: '/forms',
-    headers: {},
-    connections: 1,
-    durationMs: SHORT_SECONDS * 1000,
-  });
   const start0: Usage = await server.usage();
   const saturated = await load(gen, { ...job, connections: CONCURRENCY, durationMs: SECONDS * 1000 });
   const before: Usage = await server.usage();
@@ -109,17 +104,33 @@ async function measureRound(gen: Child, c: Running, upstreamUrl: string): Promis
     ratePerSecond: RATE,
   });
   const after: Usage = await server.usage();
-  const single = await load(gen, { ...job, connections: 1, durationMs: SHORT_SECONDS * 1000 });
-  const final = await server.usage();
-  c.maxRssBytes = final.maxRssBytes;
-  c.rounds.push({
+  c.maxRssBytes = after.maxRssBytes;
+  return {
     saturated,
     paced,
-    single,
-    direct,
     cpuMicrosPerRequest: (after.cpuMicros - before.cpuMicros) / paced.requests,
     cpuMicrosPerRequestSaturated: (before.cpuMicros - start0.cpuMicros) / saturated.requests,
-  });
+  };
+}
+
+/**
+ * One round's latency at concurrency 1: the upstream directly and every contender, one request
+ * at a time to each in turn (load-generator's interleaved run), so what each adds over the direct
+ * call is measured in the same milliseconds as the others'.
+ */
+async function measureSingles(
+  gen: Child,
+  running: Running[],
+  upstreamUrl: string,
+): Promise<{ direct: LoadResult; singles: LoadResult[] }> {
+  const direct: Target = { origin: upstreamUrl, path: '/forms', headers: {} };
+  const answer = await gen.ask<InterleavedResult>(
+    { type: 'interleave', targets: [direct, ...running.map((c) => c.job)], durationMs: SECONDS * 1000 },
+    'interleaved',
+    SECONDS * 1000 + 30_000,
+  );
+  const [directResult, ...singles] = answer.results;
+  return { direct: directResult!, singles };
 }
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -150,6 +161,15 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
 }
 
+function printRound(c: Running): void {
+  const r = c.rounds.at(-1)!;
+  process.stdout.write(
+    `round ${c.rounds.length} ${c.name}: ${fmt(r.saturated.rps, 0)} req/s, ` +
+      `CPU/req ${fmt(r.cpuMicrosPerRequestSaturated, 1)} µs sat. / ${fmt(r.cpuMicrosPerRequest, 1)} µs paced, ` +
+      `p50@1 ${fmt(r.single.p50Ms, 3)} ms over direct ${fmt(r.direct.p50Ms, 3)} ms\n`,
+  );
+}
+
 const errorsOf = (c: Running) =>
   c.rounds.reduce((n, r) => n + r.saturated.errors + r.paced.errors + r.single.errors, 0);
 const addedP50 = (r: Round) => r.single.p50Ms - r.direct.p50Ms;
@@ -174,7 +194,13 @@ async function main(): Promise<void> {
   // Every contender stays up for the whole run (idle while the others are measured).
   for (const name of names) running.push(await open(gen, name, upstreamUrl));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const c of running) await measureRound(gen, c, upstreamUrl);
+    const loaded: Omit<Round, 'single' | 'direct'>[] = [];
+    for (const c of running) loaded.push(await measureRound(gen, c));
+    const { direct, singles } = await measureSingles(gen, running, upstreamUrl);
+    running.forEach((c, i) => {
+      c.rounds.push({ ...loaded[i]!, single: singles[i]!, direct });
+      if (process.env.BENCH_VERBOSE) printRound(c);
+    });
   }
   if (process.env.BENCH_CPU_PROF) {
     for (const c of running) {

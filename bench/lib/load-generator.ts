@@ -19,6 +19,37 @@ export interface LoadRequest {
   connectionIds?: number;
 }
 
+/** One target of an interleaved run. */
+export interface Target {
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  connectionIds?: number;
+}
+
+/**
+ * Latency at concurrency 1 of several targets at once: one request at a time, in blocks of
+ * `blockSize` back-to-back requests to each target in turn (each target on a keep-alive
+ * connection of its own), for `durationMs`. A cycle through the targets takes some tens of
+ * milliseconds, so the host's drift (its speed changes by tens of per cent from one second to the
+ * next) hits every target alike and a difference of medians is the targets' own. Within a block
+ * the processes are as busy as in a single-target run; the first request of a block, which finds
+ * them idle since the previous cycle and pays their wake-up, is not counted.
+ */
+export interface InterleavedRequest {
+  type: 'interleave';
+  targets: Target[];
+  durationMs: number;
+  /** Back-to-back requests to a target before the next target's turn (20 by default). */
+  blockSize?: number;
+}
+
+export interface InterleavedResult {
+  type: 'interleaved';
+  /** One per target, in the order given. */
+  results: LoadResult[];
+}
+
 export interface LoadResult {
   type: 'result';
   requests: number;
@@ -36,6 +67,68 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
 }
 
+/** Latencies and failures of one target, summed up as a LoadResult. */
+class Tally {
+  private readonly latencies: number[] = [];
+  private errors = 0;
+  private readonly failures: Record<string, number> = {};
+
+  fail(status: number): void {
+    this.errors++;
+    this.failures[status] = (this.failures[status] ?? 0) + 1;
+  }
+
+  add(ms: number): void {
+    this.latencies.push(ms);
+  }
+
+  result(elapsedMs: number): LoadResult {
+    const sorted = Float64Array.from(this.latencies).sort();
+    return {
+      type: 'result',
+      requests: sorted.length,
+      errors: this.errors,
+      rps: sorted.length / (elapsedMs / 1000),
+      p50Ms: percentile(sorted, 0.5),
+      p99Ms: percentile(sorted, 0.99),
+      failures: this.failures,
+    };
+  }
+}
+
+/** One GET of `target` on `pool`, its failure and (when `timed`) its latency into `tally`. */
+async function send(pool: Pool, target: Target, tally: Tally, timed = true): Promise<void> {
+  const started = performance.now();
+  try {
+    const headers = target.connectionIds
+      ? { ...target.headers, 'connection-id': `c${Math.floor(Math.random() * target.connectionIds)}` }
+      : target.headers;
+    const { statusCode, body } = await pool.request({ method: 'GET', path: target.path, headers });
+    await body.arrayBuffer();
+    if (statusCode !== 200) tally.fail(statusCode);
+  } catch {
+    tally.fail(0);
+  }
+  if (timed) tally.add(performance.now() - started);
+}
+
+async function interleave(job: InterleavedRequest): Promise<InterleavedResult> {
+  const pools = job.targets.map((t) => new Pool(t.origin, { connections: 1, pipelining: 1 }));
+  const tallies = job.targets.map(() => new Tally());
+  const begin = performance.now();
+  const deadline = begin + job.durationMs;
+  const blockSize = job.blockSize ?? 20;
+  while (performance.now() < deadline) {
+    for (let i = 0; i < pools.length; i++) {
+      await send(pools[i]!, job.targets[i]!, tallies[i]!, false);
+      for (let n = 1; n < blockSize; n++) await send(pools[i]!, job.targets[i]!, tallies[i]!);
+    }
+  }
+  const elapsed = performance.now() - begin;
+  await Promise.all(pools.map((p) => p.close()));
+  return { type: 'interleaved', results: tallies.map((t) => t.result(elapsed)) };
+}
+
 /**
  * A small closed-loop load generator on undici (autocannon is not installed): each connection
  * sends its next request as soon as the previous answer is read. It runs in its own process so
@@ -43,13 +136,7 @@ function percentile(sorted: Float64Array, p: number): number {
  */
 async function run(job: LoadRequest): Promise<LoadResult> {
   const pool = new Pool(job.origin, { connections: job.connections, pipelining: 1 });
-  const latencies: number[] = [];
-  let errors = 0;
-  const failures: Record<string, number> = {};
-  const fail = (status: number) => {
-    errors++;
-    failures[status] = (failures[status] ?? 0) + 1;
-  };
+  const tally = new Tally();
   const begin = performance.now();
   const deadline = begin + job.durationMs;
   // Paced loops: each sends every `interval` ms, the loops offset so the sends interleave evenly.
@@ -63,38 +150,18 @@ async function run(job: LoadRequest): Promise<LoadResult> {
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         if (performance.now() >= deadline) break;
       }
-      const started = performance.now();
-      try {
-        const headers = job.connectionIds
-          ? { ...job.headers, 'connection-id': `c${Math.floor(Math.random() * job.connectionIds)}` }
-          : job.headers;
-        const { statusCode, body } = await pool.request({ method: 'GET', path: job.path, headers });
-        await body.arrayBuffer();
-        if (statusCode !== 200) fail(statusCode);
-      } catch {
-        fail(0);
-      }
-      latencies.push(performance.now() - started);
+      await send(pool, job, tally);
     }
   };
   await Promise.all(Array.from({ length: job.connections }, loop));
   const elapsed = performance.now() - begin;
   await pool.close();
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    type: 'result',
-    requests: latencies.length,
-    errors,
-    rps: latencies.length / (elapsed / 1000),
-    p50Ms: percentile(sorted, 0.5),
-    p99Ms: percentile(sorted, 0.99),
-    failures,
-  };
+  return tally.result(elapsed);
 }
 
-process.on('message', (message: LoadRequest | { type: 'stop' }) => {
-  if (message.type === 'run') {
-    run(message).then(
+process.on('message', (message: LoadRequest | InterleavedRequest | { type: 'stop' }) => {
+  if (message.type === 'run' || message.type === 'interleave') {
+    (message.type === 'run' ? run(message) : interleave(message)).then(
       (result) => process.send!(result),
       (err: Error) => process.send!({ type: 'error', message: err.message }),
     );
