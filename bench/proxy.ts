@@ -32,7 +32,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const CONCURRENCY = 50;
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 /** Rounds: in each, every contender is measured once, one after the other, so drift of the host hits all alike. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PATH = '/proxy/videoask/forms';
 /** The many-connections scenario: this many seeded connections, called at random. */
 const MANY = Number(process.env.BENCH_MANY_CONNECTIONS ?? 10_000);
@@ -89,6 +89,22 @@ async function open(gen: Child, name: Contender, upstreamUrl: string): Promise<R
   // every one is cached (steady state): the misses of a cold start are not what it measures.
   await load(gen, { ...job, connections: CONCURRENCY, durationMs: (many ? 6 : WARMUP_SECONDS) * 1000 });
   return { name, server, job, rounds: [], maxRssBytes: 0 };
+}
+
+/**
+ * Waits (up to 5 s) until every contender is idle: one measured just before can still be busy
+ * for a moment after its load ends (closing sockets, collecting garbage), on the same two cores
+ * as the next one measured.
+ */
+async function settle(running: Running[]): Promise<void> {
+  const WINDOW_MS = 250;
+  for (let waited = 0; waited < 5000; waited += WINDOW_MS) {
+    const before = await Promise.all(running.map((c) => c.server.usage()));
+    await new Promise((r) => setTimeout(r, WINDOW_MS));
+    const after = await Promise.all(running.map((c) => c.server.usage()));
+    const busyMicros = after.reduce((n, u, i) => n + u.cpuMicros - before[i]!.cpuMicros, 0);
+    if (busyMicros < WINDOW_MS * 1000 * 0.02) return;
+  }
 }
 
 /** One round's saturated and paced runs of one contender; its `single` and `direct` come from measureSingles. */
@@ -195,7 +211,11 @@ async function main(): Promise<void> {
   for (const name of names) running.push(await open(gen, name, upstreamUrl));
   for (let round = 0; round < ROUNDS; round++) {
     const loaded: Omit<Round, 'single' | 'direct'>[] = [];
-    for (const c of running) loaded.push(await measureRound(gen, c));
+    for (const c of running) {
+      await settle(running);
+      loaded.push(await measureRound(gen, c));
+    }
+    await settle(running);
     const { direct, singles } = await measureSingles(gen, running, upstreamUrl);
     running.forEach((c, i) => {
       c.rounds.push({ ...loaded[i]!, single: singles[i]!, direct });
