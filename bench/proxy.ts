@@ -1,4 +1,4 @@
-import { Child, type Usage } from './lib/child-process';
+import { Child } from './lib/child-process';
 import { BENCH_API_KEY } from './lib/constants';
 import type { InterleavedResult, LoadRequest, LoadResult, Target } from './lib/load-generator';
 
@@ -17,22 +17,27 @@ import type { InterleavedResult, LoadRequest, LoadResult, Target } from './lib/l
  * - one connection — p50 latency, against calling the upstream directly: the upstream and every
  *   contender are called one request at a time in turn, so the host's drift hits all alike.
  *
- * The host is shared and its speed drifts by tens of per cent within a minute, so the contenders
- * are measured in rounds: every contender is started and warmed up first and stays up, idle
- * while the others run; each round then measures each contender in turn. A ratio is taken round
- * by round (its two figures seconds apart) and the median of the rounds is the one printed
- * against the target, beside the range of the rounds.
+ * The host is shared and its speed drifts by tens of per cent from one second to the next, so
+ * every contender is started and warmed up first and stays up, idle while the others run, and
+ * the contenders take turns: each measurement of a round is cut into SLICES slices, the
+ * contenders' slices alternating (measureSliced), and the latency at concurrency 1 alternates
+ * blocks of 20 calls (measureSingles). A ratio is taken round by round and the median of the
+ * rounds is the one printed against the target, beside the range of the rounds.
  *
  *   npx tsx bench/proxy.ts            (or: npm run bench -- proxy)
- *   BENCH_VERBOSE=1 (every round's figures) BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_RATE=1000 BENCH_ONLY=floor,latchkey BENCH_LOG_LEVEL=info BENCH_CPU_PROF=/tmp/prof npx tsx bench/proxy.ts
+ *   BENCH_VERBOSE=1 (every round's figures) BENCH_ROUNDS=5 BENCH_SLICES=6 BENCH_SECONDS=3 BENCH_RATE=1000 BENCH_ONLY=floor,latchkey BENCH_LOG_LEVEL=info BENCH_CPU_PROF=/tmp/prof npx tsx bench/proxy.ts
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const SHORT_SECONDS = Math.max(1, Math.round(SECONDS * 0.6));
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const CONCURRENCY = 50;
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
-/** Rounds: in each, every contender is measured once, one after the other, so drift of the host hits all alike. */
+/** Rounds: in each, every contender is measured under each load; the median of the rounds is printed. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Slices of each measurement in a round, the contenders' slices alternating (see measureSliced). */
+const SLICES = Number(process.env.BENCH_SLICES ?? 6);
+/** After each slice, how long its contender's CPU time is still counted (work the load left to finish). */
+const SLICE_TAIL_MS = 50;
 const PATH = '/proxy/videoask/forms';
 /** The many-connections scenario: this many seeded connections, called at random. */
 const MANY = Number(process.env.BENCH_MANY_CONNECTIONS ?? 10_000);
@@ -107,26 +112,51 @@ async function settle(running: Running[]): Promise<void> {
   }
 }
 
-/** One round's saturated and paced runs of one contender; its `single` and `direct` come from measureSingles. */
-async function measureRound(gen: Child, c: Running): Promise<Omit<Round, 'single' | 'direct'>> {
-  const { job, server } = c;
-  const start0: Usage = await server.usage();
-  const saturated = await load(gen, { ...job, connections: CONCURRENCY, durationMs: SECONDS * 1000 });
-  const before: Usage = await server.usage();
-  const paced = await load(gen, {
-    ...job,
-    connections: CONCURRENCY,
-    durationMs: SHORT_SECONDS * 1000,
-    ratePerSecond: RATE,
-  });
-  const after: Usage = await server.usage();
-  c.maxRssBytes = after.maxRssBytes;
-  return {
-    saturated,
-    paced,
-    cpuMicrosPerRequest: (after.cpuMicros - before.cpuMicros) / paced.requests,
-    cpuMicrosPerRequestSaturated: (before.cpuMicros - start0.cpuMicros) / saturated.requests,
-  };
+/** CPU time (µs) a contender spent over a measurement, and the load generator's figures of it. */
+interface Measured {
+  result: LoadResult;
+  cpuMicros: number;
+}
+
+/**
+ * One round's measurement of every contender under one load, in slices: SLICES turns, in each
+ * of which every contender gets `durationMs / SLICES` of the load in turn. The host's speed
+ * drifts over seconds; a ratio of two contenders whose slices alternate a fraction of a second
+ * apart is then free of most of it (a whole-round measurement of each, one after the other, was
+ * not: ratios of rounds ranged over 2×). Latencies add up over the slices (a named tally in the
+ * load generator), CPU time is read before each slice and SLICE_TAIL_MS after it.
+ */
+async function measureSliced(
+  gen: Child,
+  running: Running[],
+  round: number,
+  spec: { kind: 'saturated' | 'paced'; durationMs: number; ratePerSecond?: number },
+): Promise<Measured[]> {
+  await settle(running);
+  const measured = running.map(() => ({ result: undefined as LoadResult | undefined, cpuMicros: 0 }));
+  for (let slice = 0; slice < SLICES; slice++) {
+    for (const [i, c] of running.entries()) {
+      const before = await c.server.usage();
+      measured[i]!.result = await gen.ask<LoadResult>(
+        {
+          type: 'run',
+          ...c.job,
+          connections: CONCURRENCY,
+          durationMs: spec.durationMs / SLICES,
+          ratePerSecond: spec.ratePerSecond,
+          tally: `${round} ${c.name} ${spec.kind}`,
+        },
+        'result',
+        spec.durationMs + 30_000,
+      );
+      // What the slice's load leaves to finish (a concurrent GC phase, sockets' last writes) is its cost too.
+      await new Promise((r) => setTimeout(r, SLICE_TAIL_MS));
+      const after = await c.server.usage();
+      measured[i]!.cpuMicros += after.cpuMicros - before.cpuMicros;
+      c.maxRssBytes = after.maxRssBytes;
+    }
+  }
+  return measured.map((m) => ({ result: m.result!, cpuMicros: m.cpuMicros }));
 }
 
 /**
@@ -198,9 +228,9 @@ async function main(): Promise<void> {
   await gen.next('ready');
 
   process.stdout.write(
-    `upstream answers ${bytes} bytes of JSON; ${ROUNDS} rounds, each contender in turn: saturated ${SECONDS} s at ` +
-      `${CONCURRENCY} connections, paced ${SHORT_SECONDS} s at ${RATE} req/s over ${CONCURRENCY}, ${SHORT_SECONDS} s at 1; ` +
-      `medians over the rounds\n\n`,
+    `upstream answers ${bytes} bytes of JSON; ${ROUNDS} rounds, each contender: saturated ${SECONDS} s at ` +
+      `${CONCURRENCY} connections, paced ${SHORT_SECONDS} s at ${RATE} req/s over ${CONCURRENCY} (both in ${SLICES} ` +
+      `slices alternating with the other contenders'), ${SECONDS} s at 1 interleaved; medians over the rounds\n\n`,
   );
   await load(gen, { origin: upstreamUrl, path: '/forms', headers: {}, connections: CONCURRENCY, durationMs: 1000 });
 
@@ -210,15 +240,23 @@ async function main(): Promise<void> {
   // Every contender stays up for the whole run (idle while the others are measured).
   for (const name of names) running.push(await open(gen, name, upstreamUrl));
   for (let round = 0; round < ROUNDS; round++) {
-    const loaded: Omit<Round, 'single' | 'direct'>[] = [];
-    for (const c of running) {
-      await settle(running);
-      loaded.push(await measureRound(gen, c));
-    }
+    const saturated = await measureSliced(gen, running, round, { kind: 'saturated', durationMs: SECONDS * 1000 });
+    const paced = await measureSliced(gen, running, round, {
+      kind: 'paced',
+      durationMs: SHORT_SECONDS * 1000,
+      ratePerSecond: RATE,
+    });
     await settle(running);
     const { direct, singles } = await measureSingles(gen, running, upstreamUrl);
     running.forEach((c, i) => {
-      c.rounds.push({ ...loaded[i]!, single: singles[i]!, direct });
+      c.rounds.push({
+        saturated: saturated[i]!.result,
+        paced: paced[i]!.result,
+        single: singles[i]!,
+        direct,
+        cpuMicrosPerRequestSaturated: saturated[i]!.cpuMicros / saturated[i]!.result.requests,
+        cpuMicrosPerRequest: paced[i]!.cpuMicros / paced[i]!.result.requests,
+      });
       if (process.env.BENCH_VERBOSE) printRound(c);
     });
   }

@@ -17,6 +17,11 @@ export interface LoadRequest {
   ratePerSecond?: number;
   /** Send `Connection-Id: c<n>` with n drawn at random below this (many connections); unset: none. */
   connectionIds?: number;
+  /**
+   * Adds this run's latencies to the tally of that name, kept across runs, and answers with the
+   * whole tally: one measurement made of several slices interleaved with other targets'.
+   */
+  tally?: string;
 }
 
 /** One target of an interleaved run. */
@@ -134,9 +139,27 @@ async function interleave(job: InterleavedRequest): Promise<InterleavedResult> {
  * sends its next request as soon as the previous answer is read. It runs in its own process so
  * its CPU is not counted against the server measured.
  */
+/** Named tallies of sliced measurements, and how long their slices have run in all. */
+const namedTallies = new Map<string, { tally: Tally; elapsedMs: number }>();
+/**
+ * Pools kept from one run to the next, per origin and size, with their sockets kept alive in
+ * between: slices of one measurement do not each open their connections anew.
+ */
+const keptPools = new Map<string, Pool>();
+function poolFor(origin: string, connections: number): Pool {
+  const key = `${origin} ${connections}`;
+  let pool = keptPools.get(key);
+  if (!pool) {
+    pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000 });
+    keptPools.set(key, pool);
+  }
+  return pool;
+}
+
 async function run(job: LoadRequest): Promise<LoadResult> {
-  const pool = new Pool(job.origin, { connections: job.connections, pipelining: 1 });
-  const tally = new Tally();
+  const pool = poolFor(job.origin, job.connections);
+  const named = job.tally === undefined ? undefined : namedTallies.get(job.tally);
+  const tally = named?.tally ?? new Tally();
   const begin = performance.now();
   const deadline = begin + job.durationMs;
   // Paced loops: each sends every `interval` ms, the loops offset so the sends interleave evenly.
@@ -155,8 +178,10 @@ async function run(job: LoadRequest): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: job.connections }, loop));
   const elapsed = performance.now() - begin;
-  await pool.close();
-  return tally.result(elapsed);
+  if (job.tally === undefined) return tally.result(elapsed);
+  const total = { tally, elapsedMs: (named?.elapsedMs ?? 0) + elapsed };
+  namedTallies.set(job.tally, total);
+  return tally.result(total.elapsedMs);
 }
 
 process.on('message', (message: LoadRequest | InterleavedRequest | { type: 'stop' }) => {
@@ -165,7 +190,9 @@ process.on('message', (message: LoadRequest | InterleavedRequest | { type: 'stop
       (result) => process.send!(result),
       (err: Error) => process.send!({ type: 'error', message: err.message }),
     );
-  } else if (message.type === 'stop') process.exit(0);
+  } else if (message.type === 'stop') {
+    void Promise.all([...keptPools.values()].map((p) => p.close())).finally(() => process.exit(0));
+  }
 });
 process.on('disconnect', () => process.exit(0));
 process.send!({ type: 'ready' });
