@@ -193,7 +193,8 @@ export function createProxyHandler(deps: ProxyHandlerDeps): RawHandler {
     const fixedPath = fixed ? targetOf(fixed, rest) : undefined;
     const connectionId = readConnectionId(req.headers['connection-id']);
     const retries = retriesFor(req.headers[RETRIES_HEADER], method);
-    const body = await readRequestBody(req, deps.bodyLimitBytes);
+    const reading = readRequestBody(req, deps.bodyLimitBytes);
+    const body = reading && (await reading);
     const credential =
       deps.credentials.peek(provider, connectionId) ?? (await deps.credentials.get(provider, connectionId, reqId));
     // Resolved with the credential (credential-cache.ts): a lookup here, 409 connection_incomplete when the base cannot be built.

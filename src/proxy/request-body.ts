@@ -26,11 +26,12 @@ function announcesBody(req: IncomingMessage): boolean {
  * A declared `Content-Length` over the limit is refused before a byte is read; a chunked body
  * is counted as it arrives and refused as soon as it passes the limit.
  *
- * @returns null when the request has no body
- * @throws AppError `payload_too_large` (413), or {@link CallerAbortedError}
+ * @returns null, at once, when the request announces no body (most proxied calls: nothing to
+ *   wait for); otherwise the body, which rejects with AppError `payload_too_large` (413) or
+ *   {@link CallerAbortedError}
  */
-export function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  if (!announcesBody(req)) return Promise.resolve(null);
+export function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer> | null {
+  if (!announcesBody(req)) return null;
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(tooLarge(limit));
 

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../logger';
 import { markBrokenByUpstream } from '../wire/access-log';
@@ -106,7 +106,8 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     const { call, res } = this;
     if (res.destroyed) return this.finish({ kind: 'relayed', statusCode: 499 });
     if (call.deadline.expired) return this.finish({ kind: 'failed', error: new DeadlineError('before_dispatch') });
-    res.once('close', this.onCallerClose);
+    // `on`: 'close' comes once, and finish() removes the listener.
+    res.on('close', this.onCallerClose);
     call.deadline.watch(this);
     if (call.upstream.tryEnter()) this.dispatch();
     else this.waiter = call.upstream.wait(this);
@@ -174,7 +175,9 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     if (res.destroyed) return;
     const relayed = filterResponseHeaders(headers, call.reqId);
     try {
-      if (statusMessage) res.writeHead(statusCode, statusMessage, relayed);
+      // The standard phrase is the one Node writes anyway (and needs no check).
+      if (statusMessage && statusMessage !== STATUS_CODES[statusCode])
+        res.writeHead(statusCode, statusMessage, relayed);
       else res.writeHead(statusCode, relayed);
     } catch (err) {
       // Nothing went out: take back what writeHead set, so the caller's 502 carries none of it.
@@ -183,7 +186,6 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     }
     this.relaying = true;
     call.deadline.clear();
-    res.on('drain', this.onDrain);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -194,6 +196,8 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     }
     if (this.relaying && !this.res.write(chunk)) {
       controller.pause();
+      // Listened for from the first pause on: most answers never fill the caller's socket.
+      if (!this.stallTimer) this.res.on('drain', this.onDrain);
       this.watchStall();
     }
   }
@@ -285,7 +289,7 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
     this.settled = true;
     this.call.deadline.unwatch(this);
     this.res.off('close', this.onCallerClose);
-    this.res.off('drain', this.onDrain);
+    if (this.stallTimer) this.res.off('drain', this.onDrain);
     // A caller still not reading the last of the answer stays watched until its stall bound.
     if (this.stallTimer && !isStalled(this.res)) clearTimeout(this.stallTimer);
     this.resolve(outcome);
@@ -299,7 +303,8 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
  * bytes after it would otherwise be read as the next answer on that socket).
  */
 function malformedAnswer(statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): string | null {
-  if (statusMessage && !VALID_REASON.test(statusMessage)) return 'its reason phrase holds a character HTTP forbids';
+  if (statusMessage && statusMessage !== STATUS_CODES[statusCode] && !VALID_REASON.test(statusMessage))
+    return 'its reason phrase holds a character HTTP forbids';
   if (statusCode > 599) return `status ${statusCode} is outside 100–599`;
   if (
     statusCode === 204 &&

@@ -88,8 +88,9 @@ export function createAccessLog(deps: AccessLogDeps) {
       res.off('finish', onFinish);
       record(brokenByUpstream.has(res) ? 502 : 499);
     };
-    res.once('finish', onFinish);
-    res.once('close', onClose);
+    // `on`, not `once`: each event comes at most once, and each handler removes the other.
+    res.on('finish', onFinish);
+    res.on('close', onClose);
     return reqId;
   };
 }

@@ -49,6 +49,8 @@ export async function startTrap(): Promise<Listening & { hits: string[] }> {
 
 export interface RawResponse {
   status: number;
+  /** The reason phrase of the status line, as received. */
+  statusMessage: string;
   headers: IncomingHttpHeaders;
   body: string;
 }
@@ -75,7 +77,12 @@ export function rawRequest(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+        resolve({
+          status: res.statusCode ?? 0,
+          statusMessage: res.statusMessage ?? '',
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
       );
       res.on('error', reject);
     });

@@ -32,6 +32,10 @@ const MALFORMED: Record<string, RawAnswer> = {
 const ANSWERS: Record<string, RawAnswer> = {
   ...MALFORMED,
   ok: { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok', close: false },
+  // Reason phrases HTTP allows but Node would not write by itself: relayed as the provider gave them.
+  'own-reason': { bytes: 'HTTP/1.1 200 Fine\tThanks\r\nContent-Length: 2\r\n\r\nok', close: false },
+  'other-code-reason': { bytes: 'HTTP/1.1 201 OK\r\nContent-Length: 2\r\n\r\nok', close: false },
+  'empty-reason': { bytes: 'HTTP/1.1 404 \r\nContent-Length: 2\r\n\r\nno', close: false },
   // Valid headers, then the body breaks off: the status is out already, so the caller's connection is cut.
   'body-cut-short': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b', close: true },
 };
@@ -146,6 +150,17 @@ describe('proxy: malformed upstream answers', () => {
     await waitForLine();
     const access = lines.filter((l) => l.reqId === reqId && l.res);
     expect(access).toEqual([expect.objectContaining({ level: 50, res: { statusCode: 502 } })]);
+  });
+
+  it.each([
+    ['own-reason', 200, 'Fine\tThanks'],
+    ['ok', 200, 'OK'],
+    ['other-code-reason', 201, 'OK'],
+    // No phrase from the provider: Node's standard one.
+    ['empty-reason', 404, 'Not Found'],
+  ])('relays the status line of %s as the provider wrote it', async (name, status, phrase) => {
+    const res = await rawRequest(latchkey.port, { path: `/proxy/raw/${name}`, headers: apiAuth });
+    expect(res).toMatchObject({ status, statusMessage: phrase });
   });
 
   it('relays a valid answer from the same upstream, also right after a 204 that declared a body', async () => {
