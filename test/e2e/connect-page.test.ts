@@ -1,5 +1,12 @@
 import type { Page, Response } from 'playwright-core';
-import { findContrastProblems, focusedElement, recordRequests, screenshot, useBrowserSuite } from '../helpers/browser';
+import {
+  findContrastProblems,
+  focusedElement,
+  recordRequests,
+  screenshot,
+  useBrowserSuite,
+  waitForConnectPage,
+} from '../helpers/browser';
 import { keysUnder, rawRedis } from '../helpers/redis';
 
 /** Latchkey's own pages in a real browser: the Connect page, the consent round trip, errors, the API-key form. */
@@ -37,7 +44,7 @@ describe('the Connect page in a real browser', () => {
     expect(answered.status()).toBe(303);
     expect(answered.headers()['cache-control']).toBe('no-store');
     expect(answered.headers()['referrer-policy']).toBe('no-referrer');
-    await page.waitForURL(`${suite.h.latchkeyUrl}/?**`);
+    await waitForConnectPage(page, suite.h.latchkeyUrl);
 
     const shown = new URL(page.url());
     expect(shown.searchParams.has('code')).toBe(false);

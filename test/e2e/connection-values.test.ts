@@ -1,5 +1,11 @@
 import type { BrowserContext, Page } from 'playwright-core';
-import { findContrastProblems, screenshot, useBrowserSuite, waitForOutcome } from '../helpers/browser';
+import {
+  findContrastProblems,
+  screenshot,
+  useBrowserSuite,
+  waitForConnectPage,
+  waitForOutcome,
+} from '../helpers/browser';
 import { startExampleTestHosts, tenantProvider, type ExampleTestHosts } from '../helpers/example-test-hosts';
 import { incompleteProviders } from '../helpers/incomplete-providers';
 
@@ -102,7 +108,7 @@ describe('per-connection values in a real browser', () => {
     await page.getByRole('link', { name: 'Connect Subby' }).click();
     await fillConfigForm(page, tenant, `30-config-form-refused-${js ? 'js' : 'no-js'}`);
 
-    await page.waitForURL(`${suite.h.latchkeyUrl}/?**`);
+    await waitForConnectPage(page, suite.h.latchkeyUrl);
     await expect(page.locator('#result h2').textContent()).resolves.toBe('Subby is connected');
     await expect(page.locator('#missing-values').count()).resolves.toBe(0);
     await screenshot(page, `31-config-form-connected-${js ? 'js' : 'no-js'}`);
@@ -139,7 +145,7 @@ describe('per-connection values in a real browser', () => {
     await page.getByRole('link', { name: 'Connect Broken' }).click();
     await page.waitForURL(`${suite.h.sandboxUrl}/authorize?**`);
     await page.getByRole('button', { name: 'Approve' }).click();
-    await page.waitForURL(`${suite.h.latchkeyUrl}/?**`);
+    await waitForConnectPage(page, suite.h.latchkeyUrl);
 
     await expect(page.locator('#result h2').textContent()).resolves.toBe('Broken is connected');
     const missing = page.locator('#missing-values');

@@ -291,6 +291,15 @@ export async function waitForOutcome(page: Page): Promise<HostObservations> {
   return observeHost(page);
 }
 
+/**
+ * Waits until `page` is back on Latchkey's Connect page (`latchkeyUrl` + `/`). The page arrives as
+ * `/?result=…` and page.js then cleans the URL to `/`, which can happen before the load event a
+ * URL wait looks at: so the path is what is waited for, with or without its query.
+ */
+export function waitForConnectPage(page: Page, latchkeyUrl: string): Promise<void> {
+  return page.waitForURL((url) => url.origin === latchkeyUrl && url.pathname === '/');
+}
+
 /** Saves a full-page screenshot under test-output/screenshots/<name>.png. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
