@@ -135,7 +135,11 @@ async function measureSliced(
   await settle(running);
   const measured = running.map(() => ({ result: undefined as LoadResult | undefined, cpuMicros: 0 }));
   for (let slice = 0; slice < SLICES; slice++) {
-    for (const [i, c] of running.entries()) {
+    // The order turns with each slice, so that no contender always follows the same one (whatever
+    // a contender leaves running as its slice ends, its next neighbour should not always meet it).
+    for (let turn = 0; turn < running.length; turn++) {
+      const i = (slice + turn) % running.length;
+      const c = running[i]!;
       const before = await c.server.usage();
       measured[i]!.result = await gen.ask<LoadResult>(
         {
