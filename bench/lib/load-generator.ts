@@ -75,11 +75,9 @@ function percentile(sorted: Float64Array, p: number): number {
 /** Latencies and failures of one target, summed up as a LoadResult. */
 class Tally {
   private readonly latencies: number[] = [];
-  private errors = 0;
   private readonly failures: Record<string, number> = {};
 
   fail(status: number): void {
-    this.errors++;
     this.failures[status] = (this.failures[status] ?? 0) + 1;
   }
 
@@ -92,7 +90,7 @@ class Tally {
     return {
       type: 'result',
       requests: sorted.length,
-      errors: this.errors,
+      errors: Object.values(this.failures).reduce((n, k) => n + k, 0),
       rps: sorted.length / (elapsedMs / 1000),
       p50Ms: percentile(sorted, 0.5),
       p99Ms: percentile(sorted, 0.99),
@@ -134,11 +132,6 @@ async function interleave(job: InterleavedRequest): Promise<InterleavedResult> {
   return { type: 'interleaved', results: tallies.map((t) => t.result(elapsed)) };
 }
 
-/**
- * A small closed-loop load generator on undici (autocannon is not installed): each connection
- * sends its next request as soon as the previous answer is read. It runs in its own process so
- * its CPU is not counted against the server measured.
- */
 /** Named tallies of sliced measurements, and how long their slices have run in all. */
 const namedTallies = new Map<string, { tally: Tally; elapsedMs: number }>();
 /**
@@ -156,6 +149,11 @@ function poolFor(origin: string, connections: number): Pool {
   return pool;
 }
 
+/**
+ * A small closed-loop load generator on undici (autocannon is not installed): each connection
+ * sends its next request as soon as the previous answer is read. It runs in its own process so
+ * its CPU is not counted against the server measured.
+ */
 async function run(job: LoadRequest): Promise<LoadResult> {
   const pool = poolFor(job.origin, job.connections);
   const named = job.tally === undefined ? undefined : namedTallies.get(job.tally);

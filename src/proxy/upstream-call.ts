@@ -170,14 +170,14 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
       call.retries.left > 0 ? call.retries.waitForAnswer(statusCode, headers, call.deadline.remaining()) : -1;
     if (wait >= 0) return this.hold(statusCode, headers, statusMessage, wait);
 
-    const malformed = malformedAnswer(statusCode, headers, statusMessage);
+    // The standard phrase is the one Node writes anyway: only another one is checked and written.
+    const ownPhrase = statusMessage && statusMessage !== STATUS_CODES[statusCode] ? statusMessage : undefined;
+    const malformed = malformedAnswer(statusCode, headers, ownPhrase);
     if (malformed) return controller.abort(new MalformedAnswerError(malformed));
     if (res.destroyed) return;
     const relayed = filterResponseHeaders(headers, call.reqId);
     try {
-      // The standard phrase is the one Node writes anyway (and needs no check).
-      if (statusMessage && statusMessage !== STATUS_CODES[statusCode])
-        res.writeHead(statusCode, statusMessage, relayed);
+      if (ownPhrase) res.writeHead(statusCode, ownPhrase, relayed);
       else res.writeHead(statusCode, relayed);
     } catch (err) {
       // Nothing went out: take back what writeHead set, so the caller's 502 carries none of it.
@@ -303,8 +303,7 @@ class RelayHandler implements Dispatcher.DispatchHandler, DeadlineWatcher, Origi
  * bytes after it would otherwise be read as the next answer on that socket).
  */
 function malformedAnswer(statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): string | null {
-  if (statusMessage && statusMessage !== STATUS_CODES[statusCode] && !VALID_REASON.test(statusMessage))
-    return 'its reason phrase holds a character HTTP forbids';
+  if (statusMessage && !VALID_REASON.test(statusMessage)) return 'its reason phrase holds a character HTTP forbids';
   if (statusCode > 599) return `status ${statusCode} is outside 100–599`;
   if (
     statusCode === 204 &&
